@@ -1,0 +1,185 @@
+"""The Keras side of the project: the U-Net, the puzzle batches and the scoring loop.
+
+train.py and evaluate.py import this module only after they have checked their flags and
+data, so bad input is reported at once, before TensorFlow starts.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import layers
+
+import utils
+
+
+def conv_block(x, filters, name):
+    """Two 3x3 convolutions, each followed by batch norm and ReLU (the seed's block)."""
+    for i in (1, 2):
+        # No bias: the batch norm right after adds its own offset.
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
+    """Builds a U-Net: max-pool encoder, transposed-conv decoder, skip connections.
+
+    With the defaults (16 filters, depth 2) it is the seed's network: blocks of 16, 32
+    and 64 filters. Any input size works: the model zero-pads its input at the bottom and
+    right to a multiple of ``2**depth`` and crops its output back, both inside the graph,
+    so only standard Keras layers are used and the saved ``.keras`` file loads with plain
+    ``keras.models.load_model``.
+
+    Args:
+        input_shape: ``(H, W, C)`` of one input image, e.g. ``(28, 28, 1)``.
+        num_outputs: output channels, one heatmap per piece (``K = rows * cols``).
+        filters: filters of the first level; each level down doubles them.
+        depth: number of 2x downsamplings.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model`` from ``(N, H, W, C)`` float32 to ``(N, H, W, num_outputs)``
+        float32 (linear output: heatmap values).
+    """
+    if len(input_shape) != 3 or any(int(d) < 1 for d in input_shape):
+        raise ValueError(f"input_shape must be (H, W, C) of positive ints, got {input_shape}")
+    for label, value, low in (("num_outputs", num_outputs, 1), ("filters", filters, 1), ("depth", depth, 0)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value}")
+    height, width, _ = input_shape
+    multiple = 2**depth
+    pad_h, pad_w = -height % multiple, -width % multiple
+
+    inputs = keras.Input(shape=tuple(input_shape), name="shuffled")
+    x = inputs
+    if pad_h or pad_w:
+        x = layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), name="pad")(x)
+
+    skips = []
+    for level in range(depth):
+        x = conv_block(x, filters * 2**level, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
+
+    x = conv_block(x, filters * 2**depth, "bottom")
+
+    for level in reversed(range(depth)):
+        x = layers.Conv2DTranspose(filters * 2**level, 2, strides=2, name=f"up{level}_upsample")(x)
+        x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level]])
+        x = conv_block(x, filters * 2**level, f"up{level}")
+
+    # float32 output, so a mixed-precision policy never degrades the heatmaps or the loss.
+    x = layers.Conv2D(num_outputs, 1, dtype="float32", name="heatmaps")(x)
+    if pad_h or pad_w:
+        x = layers.Cropping2D(((0, pad_h), (0, pad_w)), name="crop")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+# ------------------------------------------------------------------ scoring
+def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_size=256, progress=False):
+    """Runs the model over puzzles batch by batch and scores both decodings.
+
+    Heatmaps are made and dropped one batch at a time, so memory does not grow with the
+    number of puzzles or the grid's K.
+
+    Args:
+        model: the U-Net, ``(N, H, W, 1)`` -> ``(N, H, W, K)``.
+        originals: ``(N, H0, W0)`` uint8 digits.
+        shuffled: ``(N, H, W)`` uint8 puzzles (padded size).
+        permutation: ``(N, K)`` their true permutations.
+        grid: ``(rows, cols)``.
+        sigma: heatmap std used for the loss.
+        batch_size: puzzles per forward pass.
+        progress: show a Keras progress bar.
+
+    Returns:
+        ``(loss, metrics, first_heatmaps)``: the mean MSE against the true heatmaps;
+        ``{method: {metric: value}}`` for every decoding; the heatmaps of the first batch
+        (for plots).
+    """
+    n = len(shuffled)
+    bar = keras.utils.Progbar(n, unit_name="puzzle") if progress else None
+    totals = {method: {name: 0.0 for name in utils.METRIC_NAMES} for method in utils.DECODE_METHODS}
+    loss_total, first_heatmaps = 0.0, None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        heatmaps = np.asarray(model.predict_on_batch(utils.to_model_input(shuffled[start:stop])))
+        target = utils.make_heatmaps(permutation[start:stop], grid, shuffled.shape[1:3], sigma)
+        loss_total += float(np.mean((heatmaps - target) ** 2)) * (stop - start)
+        for method in utils.DECODE_METHODS:
+            decoded = utils.decode_heatmaps(heatmaps, grid, method)
+            scores = utils.jigsaw_scores(originals[start:stop], shuffled[start:stop], permutation[start:stop], decoded, grid)
+            for name, values in scores.items():
+                totals[method][name] += float(values.sum())
+        if first_heatmaps is None:
+            first_heatmaps = heatmaps
+        if bar:
+            bar.update(stop)
+    metrics = {m: {name: total / n for name, total in values.items()} for m, values in totals.items()}
+    return loss_total / n, metrics, first_heatmaps
+
+
+# ----------------------------------------------------------------- training
+class PuzzleBatches(keras.utils.PyDataset):
+    """Batches of (shuffled digits, heatmap targets), made on demand.
+
+    Batch ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``: its digits and
+    their shuffles come from generators seeded with those numbers, so runs repeat exactly
+    and a resumed run sees the puzzles the uninterrupted one would have.
+    """
+
+    def __init__(self, images, grid, sigma, batch_size, seed):
+        super().__init__()
+        self.images, self.grid, self.sigma = images, grid, sigma
+        self.batch_size, self.seed = batch_size, seed
+        self.epoch = 0  # set by SetEpoch
+        self._order_epoch, self._order = None, None
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index):
+        epoch = self.epoch
+        if self._order_epoch != epoch:  # a new epoch: a new order of the digits
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+            self._order_epoch = epoch
+        digits = self.images[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
+        shuffled, permutation = utils.shuffle_pieces(digits, self.grid, [self.seed, epoch, index])
+        targets = utils.make_heatmaps(permutation, self.grid, shuffled.shape[1:3], self.sigma)
+        return utils.to_model_input(shuffled), targets
+
+
+class SetEpoch(keras.callbacks.Callback):
+    """Tells the batches which epoch is starting (also the right one after --resume)."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
+
+
+class JigsawValidation(keras.callbacks.Callback):
+    """After each epoch, solves the fixed validation puzzles and logs loss and metrics.
+
+    It adds ``val_loss``, ``val_exact`` and ``val_pieces`` to the epoch's logs, before the
+    checkpoint, CSV logger and progress bar read them.
+    """
+
+    def __init__(self, digits, grid, sigma, seed, decode, batch_size):
+        super().__init__()
+        self.digits, self.grid, self.sigma = digits, grid, sigma
+        self.decode, self.batch_size = decode, batch_size
+        self.shuffled, self.permutation = utils.shuffle_pieces(digits, grid, [seed, 1_000_003])
+        self.metrics = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid, self.sigma, self.batch_size)
+        logs["val_loss"] = loss
+        logs["val_exact"] = self.metrics[self.decode]["exact"]
+        logs["val_pieces"] = self.metrics[self.decode]["pieces"]
+
+

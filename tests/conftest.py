@@ -1,0 +1,34 @@
+"""Shared test set-up: the repo root on sys.path, a headless matplotlib, small data."""
+
+import os
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Grids every behaviour is checked on: every square grid 1-7, rectangular ones, and
+# (through the image sizes below) sides the grid does not divide.
+SQUARE_GRIDS = [1, 2, 3, 4, 5, 6, 7]
+RECTANGULAR_GRIDS = [(2, 3), (3, 5), (7, 4), (1, 6)]
+ALL_GRIDS = SQUARE_GRIDS + RECTANGULAR_GRIDS
+
+
+@pytest.fixture
+def digits():
+    """Eight real MNIST digits from the bundled sample, (8, 28, 28) uint8."""
+    import utils
+
+    (x_train, _), _ = utils.load_mnist("sample")
+    return x_train[:8]
+
+
+def random_images(n, height, width, channels=None, seed=0):
+    """Random uint8 images: every piece differs from every other, so pixels identify pieces."""
+    shape = (n, height, width) if channels is None else (n, height, width, channels)
+    return np.random.default_rng(seed).integers(1, 256, size=shape, dtype=np.uint8)

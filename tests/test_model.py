@@ -1,0 +1,91 @@
+"""model_utils: the U-Net's shapes, saving and loading, the training batches, scoring."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import random_images
+
+import model_utils
+import utils
+
+
+@pytest.mark.parametrize("grid", [1, 2, 3, 4, 7, (2, 5)])
+@pytest.mark.parametrize("size", [(28, 28), (13, 17)])
+@pytest.mark.parametrize("depth", [0, 2, 3])
+def test_unet_gives_one_heatmap_per_piece_at_the_puzzle_size(grid, size, depth):
+    height, width = utils.padded_shape(size, grid)
+    k = int(np.prod(utils.parse_grid(grid)))
+    model = model_utils.build_unet((height, width, 1), k, filters=4, depth=depth)
+    out = model(np.zeros((2, height, width, 1), np.float32))
+    assert tuple(out.shape) == (2, height, width, k)
+    assert out.dtype == "float32"
+
+
+def test_default_unet_is_the_seed_network():
+    model = model_utils.build_unet((28, 28, 1), 4)
+    filters = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.name.endswith("conv1")]
+    assert filters == [16, 32, 64, 32, 16]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [(dict(input_shape=(28, 28), num_outputs=4), "input_shape"), (dict(input_shape=(28, 28, 1), num_outputs=0), "num_outputs"),
+     (dict(input_shape=(28, 28, 1), num_outputs=4, depth=-1), "depth"), (dict(input_shape=(28, 28, 1), num_outputs=4, filters=0), "filters")],
+)
+def test_unet_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model_utils.build_unet(**kwargs)
+
+
+def test_saved_model_loads_without_custom_objects_and_gives_identical_outputs(tmp_path):
+    model = model_utils.build_unet((30, 30, 1), 9, filters=4)
+    x = np.random.default_rng(0).random((3, 30, 30, 1), dtype=np.float32)
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.models.load_model(tmp_path / "unet.keras")
+    np.testing.assert_array_equal(model.predict_on_batch(x), loaded.predict_on_batch(x))
+
+
+def test_puzzle_batches_are_fixed_by_seed_epoch_and_index():
+    images = random_images(50, 28, 28)
+    batches = model_utils.PuzzleBatches(images, (3, 3), sigma=2.5, batch_size=16, seed=1)
+    assert len(batches) == 4
+    x, y = batches[3]
+    assert x.shape == (2, 30, 30, 1) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.shape == (2, 30, 30, 9) and y.dtype == np.float32
+    first = batches[0]
+    again = model_utils.PuzzleBatches(images, (3, 3), 2.5, 16, seed=1)[0]
+    np.testing.assert_array_equal(first[0], again[0])
+    batches.epoch = 1  # a new epoch: fresh shuffles
+    assert not np.array_equal(first[0], batches[0][0])
+    # Every epoch still shows every digit once.
+    seen = np.concatenate([batches[i][0] for i in range(len(batches))])
+    assert seen.shape[0] == 50
+
+
+def test_targets_decode_to_a_reassembly_of_the_batch_digits():
+    images = random_images(20, 28, 28)
+    x, y = model_utils.PuzzleBatches(images, 4, sigma=1.75, batch_size=20, seed=0)[0]
+    shuffled = np.round(x[..., 0] * 255).astype(np.uint8)
+    reassembled = utils.reassemble(shuffled, utils.decode_heatmaps(y, 4), 4)
+    # Each reassembled digit is one of the inputs (the batch order is shuffled).
+    flat = {image.tobytes() for image in images}
+    assert all(image.tobytes() in flat for image in reassembled)
+
+
+def test_score_puzzles_of_a_perfect_model_is_perfect():
+    images = random_images(10, 28, 28)
+    shuffled, permutation = utils.shuffle_pieces(images, 2, 0)
+    heatmaps = utils.make_heatmaps(permutation, 2, (28, 28), 3.5)
+
+    class Oracle:  # stands in for the network: returns the true heatmaps in order
+        calls = 0
+
+        def predict_on_batch(self, x):
+            start = Oracle.calls * 4
+            Oracle.calls += 1
+            return heatmaps[start : start + len(x)]
+
+    loss, metrics, first = model_utils.score_puzzles(Oracle(), images, shuffled, permutation, (2, 2), 3.5, batch_size=4)
+    assert loss == pytest.approx(0.0, abs=1e-12)
+    assert metrics["hungarian"] == metrics["argmax"] == {"exact": 1.0, "pieces": 1.0, "permutation": 1.0, "kendall_tau": 1.0}
+    assert first.shape == (4, 28, 28, 4)

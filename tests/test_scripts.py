@@ -1,0 +1,133 @@
+"""train.py and evaluate.py as a user runs them: end to end, and on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
+
+
+def run(script, *args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One tiny real training run on the bundled sample, shared by the tests below."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run("train.py", *SMALL_RUN, "--grid", "2x3", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_train_writes_a_whole_run_folder(trained_run):
+    out, result = trained_run
+    assert sorted(p.name for p in out.iterdir()) == ["best.keras", "config.json", "final.keras", "log.csv", "loss.png", "val_metrics.json"]
+    assert not out.with_name("tiny.partial").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["grid"] == [2, 3] and config["puzzle_shape"] == [28, 30] and config["epochs"] == 1
+    assert config["train_digits"] == 256 and config["val_digits"] == 64 and config["sigma"] == 2.5
+    assert "val_loss" in (out / "log.csv").read_text().splitlines()[0]
+    assert "hungarian" in result.stdout and "exact" in result.stdout
+
+
+def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
+    out, _ = trained_run
+    result = run("evaluate.py", "--model", out, "--data", "sample", "--num", "300", "--plot", tmp_path / "p.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_puzzles"] == 300 and metrics["split"] == "test" and metrics["grid"] == [2, 3]
+    for method in ("hungarian", "argmax"):
+        values = metrics["by_decode"][method]
+        assert all(0.0 <= values[name] <= 1.0 for name in ("exact", "pieces", "permutation"))
+        assert -1.0 <= values["kendall_tau"] <= 1.0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    for word in ("hungarian", "argmax", "exact", "pieces", "permutation", "kendall_tau"):
+        assert word in result.stdout
+
+
+def test_evaluate_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
+    out, _ = trained_run
+    for name in ("a", "b"):
+        result = run("evaluate.py", "--model", out / "final.keras", "--data", "sample", "--num", "100", "--metrics", tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("a", "b"))
+    assert a["by_decode"] == b["by_decode"]
+
+
+def test_training_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
+    out, _ = trained_run
+    again = tmp_path / "again"
+    result = run("train.py", *SMALL_RUN, "--grid", "2x3", "--quiet", "--out", again)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = json.loads((out / "val_metrics.json").read_text())
+    second = json.loads((again / "val_metrics.json").read_text())
+    assert first["hungarian"] == second["hungarian"] and first["argmax"] == second["argmax"]
+
+
+def test_help_documents_every_flag():
+    for script, flags in [("train.py", ["--grid", "--epochs", "--batch-size", "--learning-rate", "--sigma", "--data", "--train-size",
+                                        "--val-size", "--filters", "--depth", "--decode", "--seed", "--out", "--resume"]),
+                          ("evaluate.py", ["--model", "--data", "--split", "--num", "--decode", "--seed", "--plot", "--show"])]:
+        result = run(script, "--help")
+        assert result.returncode == 0
+        for flag in flags:
+            assert flag in result.stdout, (script, flag)
+
+
+def bad_files(tmp_path):
+    (tmp_path / "corrupt.npz").write_bytes(b"\x00garbage, not a zip archive")
+    np.savez(tmp_path / "flat.npz", x_train=np.zeros((9, 784), np.uint8), y_train=np.zeros(9, np.uint8),
+             x_test=np.zeros((3, 784), np.uint8), y_test=np.zeros(3, np.uint8))
+    (tmp_path / "a_file").write_text("a file where a folder should be")
+    (tmp_path / "broken.keras").write_bytes(b"not a keras zip")
+    (tmp_path / "config.json").write_text(json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28]}))
+
+
+BAD_INPUT = [
+    ("missing data path", "train.py", ["--data", "{tmp}/nowhere.npz"], "no MNIST data at"),
+    ("corrupt npz", "train.py", ["--data", "{tmp}/corrupt.npz"], "is not a readable .npz file"),
+    ("wrong array shape", "train.py", ["--data", "{tmp}/flat.npz"], "x_train in"),
+    ("non-integer grid", "train.py", ["--data", "sample", "--grid", "2.5"], "grid must be"),
+    ("grid larger than image", "train.py", ["--data", "sample", "--grid", "29"], "larger than the 28x28 image"),
+    ("zero grid", "train.py", ["--data", "sample", "--grid", "0x2"], "grid must be positive"),
+    ("negative epochs", "train.py", ["--data", "sample", "--epochs", "-1"], "--epochs must be a positive integer"),
+    ("unknown decode (train)", "train.py", ["--data", "sample", "--decode", "greedy"], "invalid choice: 'greedy'"),
+    ("unwritable out folder", "train.py", ["--data", "sample", "--out", "{tmp}/a_file/run"], "cannot create the run folder"),
+    ("non-numeric flag", "train.py", ["--learning-rate", "fast"], "invalid float value"),
+    ("missing model file", "evaluate.py", ["--model", "{tmp}/nothing.keras", "--data", "sample"], "no model at"),
+    ("unknown decode (evaluate)", "evaluate.py", ["--model", "{tmp}", "--decode", "greedy"], "invalid choice: 'greedy'"),
+    ("broken model file", "evaluate.py", ["--model", "{tmp}/broken.keras", "--data", "sample"], "is not a loadable .keras model"),
+    ("negative num", "evaluate.py", ["--model", "{tmp}/broken.keras", "--num", "-5"], "--num must be a positive"),
+    ("model without config", "evaluate.py", ["--model", "{tmp}/runs"], "holds no best.keras"),
+]
+
+
+@pytest.mark.parametrize("case, script, args, message", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+def test_bad_input_gets_one_clear_line_and_no_run_folder(tmp_path, case, script, args, message):
+    bad_files(tmp_path)
+    (tmp_path / "runs").mkdir()
+    args = [a.format(tmp=tmp_path) for a in args]
+    if script == "train.py" and "--out" not in args:
+        args += ["--out", str(tmp_path / "runs" / "run")]
+    result = run(script, *args)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert message in last and last.startswith(f"{script}: error:"), result.stderr[-2000:]
+    assert list((tmp_path / "runs").iterdir()) == []  # nothing half-written
+
+
+def test_existing_run_folder_is_kept_unless_overwrite(trained_run):
+    out, _ = trained_run
+    result = run("train.py", *SMALL_RUN, "--out", out)
+    assert result.returncode != 0 and "already exists" in result.stderr
+    assert (out / "best.keras").is_file()

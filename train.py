@@ -1,0 +1,231 @@
+"""Train a U-Net to solve heatmap-style jigsaw puzzles on MNIST digits.
+
+    python train.py --data ../shared/data/mnist.npz --grid 2 --out runs/mnist-2x2
+
+Every epoch shuffles every training digit afresh; heatmap targets are made batch by
+batch, so memory does not grow with the grid. A fixed-seed validation set is split off
+the training digits (the MNIST test split is never touched here). The run folder ends up
+holding best.keras, final.keras, config.json (every setting: evaluate.py needs no
+repeated flags), log.csv, loss.png and val_metrics.json. While training, the run lives in
+OUT.partial; it becomes OUT only when training finishes, and --resume continues it after
+an interruption.
+"""
+
+import csv
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+import utils
+from evaluate import CleanArgumentParser, format_table
+
+DEFAULTS = dict(
+    grid="2",
+    epochs=5,
+    batch_size=128,
+    learning_rate=2e-3,
+    sigma=None,
+    data=None,
+    train_size=None,
+    val_size=None,
+    filters=16,
+    depth=2,
+    decode="hungarian",
+    seed=0,
+    out="runs/jigsaw",
+)
+
+
+def get_args(argv=None):
+    d = DEFAULTS
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="train.py")
+    parser.add_argument("--grid", default=d["grid"], help=f"pieces per side: N for NxN or RxC (default {d['grid']})")
+    parser.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the training digits, each with fresh shuffles (default {d['epochs']})")
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"puzzles per step (default {d['batch_size']})")
+    parser.add_argument("--learning-rate", type=float, default=d["learning_rate"], help=f"Adam's peak learning rate, cosine-decayed to 0 over the run (default {d['learning_rate']})")
+    parser.add_argument("--sigma", type=float, default=d["sigma"], help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")
+    parser.add_argument("--data", default=d["data"], help="MNIST source: an .npz in Keras' layout, a folder of IDX files, or 'sample' (default: Keras' download, else the bundled sample with a warning)")
+    parser.add_argument("--train-size", type=int, default=d["train_size"], help="use only this many training digits (default: all left after the validation split)")
+    parser.add_argument("--val-size", type=int, default=d["val_size"], help="validation digits split off the training digits with --seed (default: 5000, or a sixth of the training digits if fewer than 30,000)")
+    parser.add_argument("--filters", type=int, default=d["filters"], help=f"U-Net filters at the top level, doubling per level (default {d['filters']})")
+    parser.add_argument("--depth", type=int, default=d["depth"], help=f"U-Net downsamplings (default {d['depth']}: 16/32/64 filters)")
+    parser.add_argument("--decode", default=d["decode"], choices=utils.DECODE_METHODS, help=f"decoding for the reported validation metrics (default {d['decode']})")
+    parser.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the split, the shuffles and the weights (default {d['seed']})")
+    parser.add_argument("--out", default=d["out"], help=f"run folder to create (default {d['out']})")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists (only once the new run has finished)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in OUT.partial with its saved settings")
+    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+    return parser.parse_args(argv)
+
+
+def check_settings(config):
+    """Raises ValueError naming the first bad setting."""
+    positive = ("epochs", "batch_size", "filters")
+    for key in positive:
+        if config[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {config[key]}")
+    if config["depth"] < 0:
+        raise ValueError(f"--depth must be >= 0, got {config['depth']}")
+    if not config["learning_rate"] > 0:
+        raise ValueError(f"--learning-rate must be positive, got {config['learning_rate']}")
+    if config["sigma"] is not None and not config["sigma"] > 0:
+        raise ValueError(f"--sigma must be a positive number of pixels, got {config['sigma']}")
+    if config["train_size"] is not None and config["train_size"] < 1:
+        raise ValueError(f"--train-size must be positive, got {config['train_size']}")
+    if config["val_size"] is not None and config["val_size"] < 1:
+        raise ValueError(f"--val-size must be positive, got {config['val_size']}")
+    if config["decode"] not in utils.DECODE_METHODS:
+        raise ValueError(f"unknown decode method {config['decode']!r}; choose one of {', '.join(utils.DECODE_METHODS)}")
+    utils.parse_grid(config["grid"])
+
+
+def check_run_folder(out, overwrite, resume):
+    """Checks OUT before anything is written; returns ``(out, staging)`` paths.
+
+    The run lives in ``OUT.partial`` (``staging``) until it finishes, so OUT never holds a
+    half-written run.
+    """
+    out = pathlib.Path(out).expanduser()
+    staging = out.with_name(out.name + ".partial")
+    if out.exists() and not overwrite:
+        raise ValueError(f"run folder {out} already exists; choose another --out or pass --overwrite")
+    if resume and not (staging / "config.json").is_file():
+        raise FileNotFoundError(f"nothing to resume: {staging} holds no interrupted run")
+    if not resume and staging.exists():
+        raise ValueError(f"{staging} holds an interrupted run; pass --resume to continue it, or delete it")
+    return out, staging
+
+
+def train(**settings):
+    """Trains one run; every keyword is a train.py flag (see DEFAULTS). Notebook-friendly.
+
+    ``verbose``: 0 silent, 1 a progress bar (default), 2 one line per epoch; the
+    summaries before and after training print unless it is 0.
+
+    Example:
+        >>> train(grid=3, epochs=2, data="sample", out="runs/try-3x3")
+
+    Returns:
+        A dict: ``run`` (the finished run folder) and ``val`` (validation metrics of the
+        final model, by decoding).
+    """
+    unknown = set(settings) - set(DEFAULTS) - {"overwrite", "resume", "verbose"}
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    resume = settings.pop("resume", False)
+    overwrite = settings.pop("overwrite", False)
+    verbose = settings.pop("verbose", 1)
+    config = {**DEFAULTS, **settings}
+    check_settings(config)
+    out, staging = check_run_folder(config["out"], overwrite, resume)
+    if resume:
+        config = {**utils.load_json(staging / "config.json"), "out": config["out"]}
+
+    # Everything that can be wrong with the data is found before a file is written.
+    (x_train, _), _ = utils.load_mnist(config["data"])
+    grid = utils.check_grid(config["grid"], x_train.shape[1:])
+    if config["val_size"] is None:
+        config["val_size"] = min(5000, len(x_train) // 6)
+    if config["val_size"] >= len(x_train):
+        raise ValueError(f"--val-size {config['val_size']} leaves no training digits: the data has {len(x_train)}")
+    train_index, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
+    train_index = train_index[: config["train_size"]]
+    config.update(
+        grid=list(grid),
+        sigma=config["sigma"] or utils.default_sigma(x_train.shape[1:], grid),
+        image_shape=list(x_train.shape[1:]),
+        puzzle_shape=list(utils.padded_shape(x_train.shape[1:], grid)),
+        num_pieces=grid[0] * grid[1],
+        train_digits=int(len(train_index)),
+        val_digits=int(len(val_index)),
+    )
+
+    if not resume:
+        try:
+            staging.mkdir(parents=True)
+        except OSError as err:
+            raise OSError(f"cannot create the run folder {staging}: {err.strerror or err}") from None
+        utils.save_json(config, staging / "config.json")
+    try:
+        metrics = fit(staging, config, x_train[train_index], x_train[val_index], resume, verbose)
+    except BaseException:
+        # A run that failed before finishing an epoch leaves nothing behind; a later failure
+        # (or Ctrl-C) keeps OUT.partial so that --resume can continue it.
+        if (staging / "log.csv").exists():
+            print(f"train.py: the run is kept in {staging}; continue it with --resume --out {out}", file=sys.stderr)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    if verbose:
+        print(f"run saved to {out}")
+    return {"run": str(out), "val": metrics}
+
+
+def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
+    """Builds the U-Net and trains it in ``folder``; returns the final validation metrics."""
+    import keras
+
+    from model_utils import JigsawValidation, PuzzleBatches, SetEpoch, build_unet
+
+    grid, sigma = tuple(config["grid"]), config["sigma"]
+    height, width = config["puzzle_shape"]
+    keras.utils.set_random_seed(config["seed"])
+    batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
+    model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
+    # Cosine decay to zero: fast early progress, then the small steps that settle the last
+    # hard puzzles.
+    schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["epochs"] * len(batches))
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    if verbose:
+        print(
+            f"{grid[0]}x{grid[1]} puzzles of {height}x{width} px, sigma {sigma:g} px, {len(train_digits)} training and "
+            f"{len(val_digits)} validation digits, U-Net with {model.count_params():,} parameters"
+        )
+
+    validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], batch_size=256)
+    callbacks = [
+        SetEpoch(batches),
+        validation,  # first, so that the callbacks below see its val_loss and val_exact
+        keras.callbacks.ModelCheckpoint(str(folder / "best.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(folder / "log.csv"), append=resume),
+        keras.callbacks.BackupAndRestore(str(folder / "backup")),
+    ]
+    started = time.perf_counter()
+    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - started
+    model.save(folder / "final.keras")
+    utils.plot_history(read_log(folder / "log.csv"), folder / "loss.png")
+    utils.save_json({"decode": config["decode"], "train_seconds": round(seconds, 1), **validation.metrics}, folder / "val_metrics.json")
+    if verbose:
+        print(f"{len(val_digits)} validation puzzles (digits held out of training), final model, after {seconds:.0f} s of training:")
+        print(format_table(validation.metrics))
+    return validation.metrics
+
+
+def read_log(path):
+    """Reads Keras' CSV log into ``{column: [floats]}``."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def main(argv=None):
+    args = vars(get_args(argv))
+    verbose = 2 if args.pop("quiet") else 1
+    try:
+        train(**args, verbose=verbose)
+    except (ValueError, OSError) as err:
+        sys.exit(f"train.py: error: {err}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
