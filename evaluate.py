@@ -67,7 +67,11 @@ def find_run(model_path):
     config_file = model_file.parent / "config.json"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} is missing: evaluate.py reads the grid and sigma from the run's config")
-    return model_file, utils.load_json(config_file)
+    config = utils.load_json(config_file)
+    missing = [key for key in ("grid", "sigma", "image_shape", "seed", "val_size") if key not in config]
+    if missing:
+        raise ValueError(f"{config_file} lacks {', '.join(missing)}: is it a train.py run config?")
+    return model_file, config
 
 
 def load_model(model_file):
@@ -163,10 +167,10 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
         print(format_table(scores))
         print(f"metrics written to {metrics_path}")
     if plot or show:
-        count = min(PLOT_COUNT, len(images))
+        count = min(PLOT_COUNT, len(heatmaps))
         decoded = utils.decode_heatmaps(heatmaps[:count], grid, decode)
         reassembled = utils.reassemble(shuffled[:count], decoded, grid)
-        title = f"{rows}x{cols} test puzzles, {decode} decoding" if split == "test" else None
+        title = f"{rows}x{cols} {split} puzzles, {decode} decoding"
         utils.plot_puzzles(images[:count], shuffled[:count], grid, heatmaps[:count], reassembled, path=plot, show=show, title=title)
         if verbose and plot:
             print(f"plot written to {plot}")

@@ -394,8 +394,9 @@ def jigsaw_scores(originals, shuffled, permutation_true, permutation_pred, grid)
         ``kendall_tau``: Kendall's tau-a between true and decoded permutations, in
         ``[-1, 1]`` (1 for a 1x1 grid).
     """
+    rows, cols = parse_grid(grid)
     originals = pad_to_grid(originals, grid)
-    permutation_true = check_permutation(permutation_true, parse_grid(grid)[0] * parse_grid(grid)[1])
+    permutation_true = check_permutation(permutation_true, rows * cols)
     reassembled = reassemble(shuffled, permutation_pred, grid)
     if reassembled.shape != originals.shape:
         raise ValueError(
@@ -713,12 +714,13 @@ def plot_history(history, path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (MSE)")
     ax.set_yscale("log")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    lines = ax.get_lines()
     if "val_exact" in history:
         twin = ax.twinx()
-        twin.plot(epochs, history["val_exact"], color="tab:green", marker="s", label="val_exact")
+        lines += twin.plot(epochs, history["val_exact"], color="tab:green", marker="s", label="val_exact")
         twin.set_ylabel("validation exact reassembly")
-        twin.legend(loc="center right")
-    ax.legend(loc="upper right")
+    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -89,7 +89,10 @@ def bad_files(tmp_path):
              x_test=np.zeros((3, 784), np.uint8), y_test=np.zeros(3, np.uint8))
     (tmp_path / "a_file").write_text("a file where a folder should be")
     (tmp_path / "broken.keras").write_bytes(b"not a keras zip")
-    (tmp_path / "config.json").write_text(json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28]}))
+    (tmp_path / "config.json").write_text(json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28], "seed": 0, "val_size": 500}))
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "final.keras").write_bytes(b"")
+    (tmp_path / "old" / "config.json").write_text(json.dumps({"grid": [2, 2]}))
 
 
 BAD_INPUT = [
@@ -107,7 +110,8 @@ BAD_INPUT = [
     ("unknown decode (evaluate)", "evaluate.py", ["--model", "{tmp}", "--decode", "greedy"], "invalid choice: 'greedy'"),
     ("broken model file", "evaluate.py", ["--model", "{tmp}/broken.keras", "--data", "sample"], "is not a loadable .keras model"),
     ("negative num", "evaluate.py", ["--model", "{tmp}/broken.keras", "--num", "-5"], "--num must be a positive"),
-    ("model without config", "evaluate.py", ["--model", "{tmp}/runs"], "holds no best.keras"),
+    ("run folder without model", "evaluate.py", ["--model", "{tmp}/runs"], "holds no best.keras"),
+    ("config without settings", "evaluate.py", ["--model", "{tmp}/old"], "lacks sigma, image_shape, seed, val_size"),
 ]
 
 
@@ -131,3 +135,27 @@ def test_existing_run_folder_is_kept_unless_overwrite(trained_run):
     result = run("train.py", *SMALL_RUN, "--out", out)
     assert result.returncode != 0 and "already exists" in result.stderr
     assert (out / "best.keras").is_file()
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import model_utils
+    import train
+
+    def interrupt_second_epoch(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt  # as if Ctrl-C came after the first epoch
+
+    settings = dict(data="sample", train_size=128, val_size=32, epochs=2, batch_size=64, out=str(tmp_path / "run"), verbose=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(model_utils.SetEpoch, "on_epoch_begin", interrupt_second_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            train.train(**settings)
+    partial = tmp_path / "run.partial"
+    assert not (tmp_path / "run").exists() and (partial / "backup").is_dir()
+    assert len((partial / "log.csv").read_text().splitlines()) == 2  # header + epoch 0
+
+    result = train.train(**{**settings, "epochs": 99}, resume=True)  # saved settings win
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
+    assert not partial.exists() and not (tmp_path / "run" / "backup").exists()
+    assert 0.0 <= result["val"]["hungarian"]["exact"] <= 1.0

@@ -1,0 +1,88 @@
+"""Regenerates the README's pictures in sample/ with the project's own code.
+
+    python sample/make_pictures.py                      # puzzles.png and unet.png
+    python evaluate.py --model runs/mnist-2x2 --data ../shared/data/mnist.npz \
+        --plot sample/reassembled-2x2.png               # the reassembly picture
+
+Digits come from the bundled sample (sample/mnist_sample.npz), test split.
+"""
+
+import os
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import utils  # noqa: E402
+
+
+def puzzles_picture(path, grids=(2, 3, 4), count=3, seed=0):
+    """One row per grid: a digit, its shuffle and its heatmap label (true heatmaps)."""
+    _, (x_test, _) = utils.load_mnist("sample")
+    fig, axes = plt.subplots(len(grids), 3 * count, figsize=(1.3 * 3 * count, 1.45 * len(grids) + 0.3), squeeze=False)
+    for row, grid in enumerate(grids):
+        digits = x_test[row * count : (row + 1) * count]
+        shuffled, permutation = utils.shuffle_pieces(digits, grid, seed)
+        heatmaps = utils.heatmap_colours(utils.make_heatmaps(permutation, grid, digits.shape[1:]))
+        for i in range(count):
+            for j, (name, image) in enumerate([("original", utils.pad_to_grid(digits, grid)[i]), ("shuffled", shuffled[i]), ("heatmaps", heatmaps[i])]):
+                ax = axes[row, 3 * i + j]
+                ax.imshow(image, cmap="gray")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if row == 0:
+                    ax.set_title(name, fontsize=8)
+            axes[row, 3 * i].set_ylabel(f"{grid}x{grid}", fontsize=9)
+    fig.suptitle("Shuffled digits and their heatmap labels (one hue per original position)", fontsize=9)
+    fig.tight_layout()
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def unet_picture(path, input_shape=(28, 28, 1), num_outputs=4):
+    """The default U-Net's blocks, drawn as a U, with each block's output shape."""
+    from model_utils import build_unet
+
+    model = build_unet(input_shape, num_outputs)
+    shape = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    levels = sorted({int(name[len("down")]) for name in shape if name.startswith("down")})
+    depth = len(levels)
+    boxes = [(f"down{i}_relu2", i, i) for i in levels] + [("bottom_relu2", depth, depth)]
+    boxes += [(f"up{i}_relu2", 2 * depth - i, i) for i in reversed(levels)]
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    for name, x, level in boxes:
+        h, w, c = shape[name]
+        ax.add_patch(plt.Rectangle((x - 0.4, -level - 0.3), 0.8, 0.6, fc="#dbe9f6", ec="#1f4e79"))
+        label = name.split("_")[0].replace("down", "encoder ").replace("up", "decoder ")
+        ax.text(x, -level + 0.08, label, ha="center", fontsize=8)
+        ax.text(x, -level - 0.15, f"{h}x{w}x{c}", ha="center", fontsize=8, family="monospace")
+    for (_, x0, l0), (_, x1, l1) in zip(boxes, boxes[1:]):
+        ax.annotate("", (x1 - 0.4, -l1), (x0 + 0.4, -l0), arrowprops=dict(arrowstyle="->", color="gray"))
+    for i in levels:  # skip connections
+        ax.annotate("", (2 * depth - i - 0.4, -i + 0.2), (i + 0.4, -i + 0.2), arrowprops=dict(arrowstyle="->", color="tab:orange", ls="--"))
+    ax.text(-0.9, 0, f"shuffled\n{input_shape[0]}x{input_shape[1]}x1", ha="center", va="center", fontsize=8)
+    ax.text(2 * depth + 0.95, 0, f"{num_outputs} heatmaps\n{input_shape[0]}x{input_shape[1]}x{num_outputs}", ha="center", va="center", fontsize=8)
+    ax.set_xlim(-1.5, 2 * depth + 1.6)
+    ax.set_ylim(-depth - 0.6, 0.6)
+    ax.axis("off")
+    ax.set_title(
+        f"U-Net ({model.count_params():,} parameters): blocks of two 3x3 conv + BN + ReLU, 2x2 max-pool down, "
+        "2x2 transposed conv up,\nskip connections (dashed), 1x1 conv to one heatmap per piece",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    puzzles_picture(HERE / "puzzles.png")
+    unet_picture(HERE / "unet.png")
+    print(f"wrote {HERE / 'puzzles.png'} and {HERE / 'unet.png'}")
