@@ -14,11 +14,16 @@ import utils
 
 
 def conv_block(x, filters, name):
-    """Two 3x3 convolutions, each followed by batch norm and ReLU (the seed's block)."""
+    """Two 3x3 convolutions, each followed by batch norm and ReLU (the seed's block).
+
+    Batch norm's moving statistics use momentum 0.9, not Keras' 0.99: with 0.99 they need
+    hundreds of steps to forget their initial values, and a short run (the bundled sample
+    gives 20 steps an epoch) then scores far worse in inference mode than it trains.
+    """
     for i in (1, 2):
         # No bias: the batch norm right after adds its own offset.
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
 
@@ -71,7 +76,10 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
         x = conv_block(x, filters * 2**level, f"up{level}")
 
     # float32 output, so a mixed-precision policy never degrades the heatmaps or the loss.
-    x = layers.Conv2D(num_outputs, 1, dtype="float32", name="heatmaps")(x)
+    # Zero-initialised: the first prediction is the all-zero map, already close to the
+    # mostly-zero targets (MSE ~0.04 instead of ~1 with a random head), so no early steps
+    # are spent just shrinking the output.
+    x = layers.Conv2D(num_outputs, 1, kernel_initializer="zeros", dtype="float32", name="heatmaps")(x)
     if pad_h or pad_w:
         x = layers.Cropping2D(((0, pad_h), (0, pad_w)), name="crop")(x)
     return keras.Model(inputs, x, name=name)
