@@ -159,3 +159,12 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
     assert not partial.exists() and not (tmp_path / "run" / "backup").exists()
     assert 0.0 <= result["val"]["hungarian"]["exact"] <= 1.0
+
+
+def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
+    """Catches a label, decoding or pipeline that trains without error but learns nothing."""
+    import train
+
+    result = train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400, out=str(tmp_path / "run"), verbose=0)
+    chance = 1 / 24  # a random 2x2 permutation
+    assert result["val"]["hungarian"]["exact"] > 0.5 > 10 * chance
