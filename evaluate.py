@@ -16,8 +16,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
-import numpy as np
-
 import utils
 
 DEFAULT_BATCH_SIZE = 256
@@ -142,7 +140,8 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
     if num is not None:
         images, shuffled, permutation = images[:num], shuffled[:num], permutation[:num]
 
-    from model_utils import score_puzzles  # TensorFlow starts here, once the input is checked
+    # TensorFlow starts here, once the input is checked.
+    from model_utils import score_puzzles
 
     net = load_model(model_file)
     started = time.perf_counter()
@@ -152,7 +151,7 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
         "model": str(model_file),
         "grid": list(grid),
         "split": split,
-        "num_puzzles": int(len(images)),
+        "num_puzzles": len(images),
         "seed": seed,
         "decode": decode,
         "loss": loss,

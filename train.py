@@ -140,8 +140,8 @@ def train(**settings):
         image_shape=list(x_train.shape[1:]),
         puzzle_shape=list(utils.padded_shape(x_train.shape[1:], grid)),
         num_pieces=grid[0] * grid[1],
-        train_digits=int(len(train_index)),
-        val_digits=int(len(val_index)),
+        train_digits=len(train_index),
+        val_digits=len(val_index),
     )
 
     if not resume:

@@ -354,7 +354,7 @@ def decode_heatmaps(heatmaps, grid, method="hungarian") -> np.ndarray:
     if method not in DECODE_METHODS:
         raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
     scores = slot_scores(heatmaps, grid)  # (N, K, S)
-    n, k, _ = scores.shape
+    k = scores.shape[1]
     best_slot = scores.argmax(axis=2)  # (N, K)
     taken = best_slot[:, :, None] == np.arange(k)  # (N, K, S): channel k took slot s
     claimed = taken.any(axis=1)  # (N, S)

@@ -16,9 +16,9 @@ sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import utils  # noqa: E402
+import utils
 
 
 def puzzles_picture(path, grids=(2, 3, 4), count=3, seed=0):

@@ -132,7 +132,7 @@ def test_images_of_the_wrong_rank_are_rejected(shape):
 def test_heatmaps_peak_inside_the_slot_that_holds_each_piece(grid, size):
     rows, cols = utils.parse_grid(grid)
     images = random_images(3, *size)
-    shuffled, permutation = utils.shuffle_pieces(images, grid, 2)
+    _, permutation = utils.shuffle_pieces(images, grid, 2)
     heatmaps = utils.make_heatmaps(permutation, grid, size)
     height, width = utils.padded_shape(size, grid)
     assert heatmaps.shape == (3, height, width, rows * cols) and heatmaps.dtype == np.float32
@@ -245,6 +245,8 @@ def test_npz_and_idx_folders_load_the_same_digits(tmp_path, digits):
     for source in (tmp_path / "mnist.npz", str(idx)):
         (x_train, y_train), (x_test, y_test) = utils.load_mnist(source)
         np.testing.assert_array_equal(x_train, digits)
+        np.testing.assert_array_equal(y_train, labels)
+        np.testing.assert_array_equal(x_test, digits[:3])
         np.testing.assert_array_equal(y_test, labels[:3])
 
 
@@ -290,10 +292,9 @@ def test_train_val_split_is_disjoint_and_fixed_by_the_seed():
 # ------------------------------------------------------------------------------ output
 def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
     target = tmp_path / "metrics.json"
-    with pytest.raises(RuntimeError):
-        with utils.atomic_path(target) as tmp:
-            tmp.write_text("{half")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), utils.atomic_path(target) as tmp:
+        tmp.write_text("{half")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
     utils.save_json({"exact": 1.0}, target)
     assert utils.load_json(target) == {"exact": 1.0}
