@@ -13,6 +13,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -23,10 +24,18 @@ PLOT_COUNT = 8
 
 
 class CleanArgumentParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: 'prog: error: message (see --help)'."""
+    """An ArgumentParser whose errors are one line: 'prog: error: message (see --help)'.
+
+    It also prints Python warnings (the offline data fallback, say) as one line each,
+    'prog: warning: message', instead of with a line of source code.
+    """
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_args(self, *args, **kwargs):
+        warnings.showwarning = lambda message, *_, **__: print(f"{self.prog}: warning: {message}", file=sys.stderr)
+        return super().parse_args(*args, **kwargs)
 
 
 def get_args(argv=None):
@@ -185,6 +194,8 @@ def main(argv=None):
         )
     except (ValueError, OSError) as err:
         sys.exit(f"evaluate.py: error: {err}")
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -488,7 +488,7 @@ def load_mnist(source=None):
             arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data())))
         except Exception as err:  # no network, blocked host, broken cache...
             warnings.warn(
-                f"could not download MNIST ({type(err).__name__}: {str(err)[:120]}); "
+                f"could not download MNIST ({type(err).__name__}: {' '.join(str(err).split())}); "
                 f"using the small sample in {SAMPLE_PATH.relative_to(SAMPLE_PATH.parents[1])} "
                 "instead. Pass a full copy with --data path/to/mnist.npz "
                 "(or load_mnist('path/to/mnist.npz')).",
