@@ -93,6 +93,9 @@ def check_run_folder(out, overwrite, resume):
     staging = out.with_name(out.name + ".partial")
     if out.exists() and not overwrite:
         raise ValueError(f"run folder {out} already exists; choose another --out or pass --overwrite")
+    if out.exists() and not (out / "config.json").is_file():
+        # --overwrite deletes OUT: never let a typo (--out .) delete something else.
+        raise ValueError(f"--overwrite replaces only a run folder (one holding config.json); {out} is not one")
     if resume and not (staging / "config.json").is_file():
         raise FileNotFoundError(f"nothing to resume: {staging} holds no interrupted run")
     if not resume and staging.exists():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -130,11 +131,23 @@ def test_bad_input_gets_one_clear_line_and_no_run_folder(tmp_path, case, script,
     assert list((tmp_path / "runs").iterdir()) == []  # nothing half-written
 
 
-def test_existing_run_folder_is_kept_unless_overwrite(trained_run):
+def test_existing_run_folder_is_kept_unless_overwrite(trained_run, tmp_path):
     out, _ = trained_run
     result = run("train.py", *SMALL_RUN, "--out", out)
     assert result.returncode != 0 and "already exists" in result.stderr
     assert (out / "best.keras").is_file()
+    precious = tmp_path / "not-a-run"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    result = run("train.py", *SMALL_RUN, "--out", precious, "--overwrite")
+    assert result.returncode != 0 and "replaces only a run folder" in result.stderr
+    assert (precious / "notes.txt").read_text() == "keep me"
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "stale.txt").write_text("from the old run")
+    result = run("train.py", *SMALL_RUN, "--out", copy, "--overwrite", "--quiet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (copy / "stale.txt").exists() and (copy / "best.keras").is_file()
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
