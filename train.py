@@ -203,6 +203,9 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     started = time.perf_counter()
     model.fit(batches, epochs=config["epochs"], callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - started
+    if validation.metrics is None:  # resumed after the last epoch: nothing left to fit
+        validation.set_model(model)
+        validation.score()
     model.save(folder / "final.keras")
     utils.plot_history(read_log(folder / "log.csv"), folder / "loss.png")
     utils.save_json({"decode": config["decode"], "train_seconds": round(seconds, 1), **validation.metrics}, folder / "val_metrics.json")
