@@ -181,3 +181,11 @@ def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
     result = train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400, out=str(tmp_path / "run"), verbose=0)
     chance = 1 / 24  # a random 2x2 permutation
     assert result["val"]["hungarian"]["exact"] > 0.5 > 10 * chance
+
+
+def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
+    out, _ = trained_run
+    result = run("evaluate.py", "--model", out, "--data", "sample", "--split", "val", "--metrics", tmp_path / "val.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "val.json").read_text())
+    assert metrics["split"] == "val" and metrics["num_puzzles"] == 64  # the run's --val-size
