@@ -5,6 +5,7 @@ data, so bad input is reported at once, before TensorFlow starts.
 """
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -173,8 +174,9 @@ class SetEpoch(keras.callbacks.Callback):
 class JigsawValidation(keras.callbacks.Callback):
     """After each epoch, solves the fixed validation puzzles and logs loss and metrics.
 
-    It adds ``val_loss``, ``val_exact`` and ``val_pieces`` to the epoch's logs, before the
-    checkpoint, CSV logger and progress bar read them.
+    It adds ``val_loss``, ``val_exact``, ``val_pieces`` and ``seconds`` (wall time since
+    this fit began, validation included) to the epoch's logs, before the checkpoint, CSV
+    logger and progress bar read them.
     """
 
     def __init__(self, digits, grid, sigma, seed, decode, batch_size):
@@ -191,8 +193,12 @@ class JigsawValidation(keras.callbacks.Callback):
         loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid, self.sigma, self.batch_size)
         return loss
 
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
         loss = self.score()
+        logs["seconds"] = round(time.perf_counter() - self.started, 1)
         logs["val_loss"] = loss
         logs["val_exact"] = self.metrics[self.decode]["exact"]
         logs["val_pieces"] = self.metrics[self.decode]["pieces"]
