@@ -205,12 +205,31 @@ def shuffle_pieces(images, grid, rng=None) -> tuple[np.ndarray, np.ndarray]:
         permutation: ``(N, K)`` int64; ``permutation[n, s] = k`` means slot ``s`` of image
         ``n`` holds piece ``k``.
     """
-    pieces = split_pieces(images, grid)
-    n, k = pieces.shape[:2]
+    rows, cols = check_grid(grid, _check_images(images).shape[1:3])
+    n = len(images)
     rng = np.random.default_rng(rng)
-    permutation = rng.permuted(np.tile(np.arange(k, dtype=np.int64), (n, 1)), axis=1)
-    shuffled = pieces[np.arange(n)[:, None], permutation]
-    return join_pieces(shuffled, grid), permutation
+    permutation = rng.permuted(np.tile(np.arange(rows * cols, dtype=np.int64), (n, 1)), axis=1)
+    return apply_permutation(images, permutation, grid), permutation
+
+
+def apply_permutation(images, permutation, grid) -> np.ndarray:
+    """Shuffles images with given permutations: slot ``s`` receives piece ``permutation[s]``.
+
+    The inverse of ``reassemble``.
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, C)``, any dtype.
+        permutation: ``(N, K)`` ints, rows permutations of ``0..K-1``.
+        grid: int or ``(rows, cols)``.
+
+    Returns:
+        ``(N, H', W'[, C])`` (padded size), the dtype of ``images``.
+    """
+    pieces = split_pieces(images, grid)
+    permutation = check_permutation(permutation, pieces.shape[1])
+    if permutation.shape[0] != pieces.shape[0]:
+        raise ValueError(f"{pieces.shape[0]} images but {permutation.shape[0]} permutations were given")
+    return join_pieces(pieces[np.arange(len(pieces))[:, None], permutation], grid)
 
 
 def check_permutation(permutation, num_pieces, allow_missing=False) -> np.ndarray:

@@ -94,6 +94,15 @@ def test_slot_s_holds_the_piece_the_permutation_names():
             np.testing.assert_array_equal(slots[n, s], pieces[n, permutation[n, s]])
 
 
+def test_apply_permutation_and_reassemble_are_inverses():
+    images = random_images(3, 13, 17)
+    permutation = np.array([[3, 1, 0, 2, 5, 4], [0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]])
+    shuffled = utils.apply_permutation(images, permutation, (2, 3))
+    np.testing.assert_array_equal(utils.reassemble(shuffled, permutation, (2, 3)), utils.pad_to_grid(images, (2, 3)))
+    with pytest.raises(ValueError, match="3 images but 2 permutations"):
+        utils.apply_permutation(images, permutation[:2], (2, 3))
+
+
 def test_shuffles_repeat_with_a_seed_and_differ_without():
     images = random_images(6, 28, 28)
     first, second = utils.shuffle_pieces(images, 3, 7), utils.shuffle_pieces(images, 3, np.random.default_rng(7))
