@@ -110,11 +110,15 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
     """
     n = len(shuffled)
     bar = keras.utils.Progbar(n, unit_name="puzzle") if progress else None
+    # predict_on_batch is the fast path, but under a MirroredStrategy (Keras 3.15) it
+    # returns every replica's copy of the batch; predict() splits and gathers correctly.
+    replicas = getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1)
+    forward = model.predict_on_batch if replicas == 1 else lambda x: model.predict(x, batch_size=len(x), verbose=0)
     totals = {method: {name: 0.0 for name in utils.METRIC_NAMES} for method in utils.DECODE_METHODS}
     loss_total, first_heatmaps = 0.0, None
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        heatmaps = np.asarray(model.predict_on_batch(utils.to_model_input(shuffled[start:stop])))
+        heatmaps = np.asarray(forward(utils.to_model_input(shuffled[start:stop])))
         target = utils.make_heatmaps(permutation[start:stop], grid, shuffled.shape[1:3], sigma)
         loss_total += float(np.mean((heatmaps - target) ** 2)) * (stop - start)
         for method in utils.DECODE_METHODS:

@@ -36,8 +36,10 @@ DEFAULTS = dict(
     depth=2,
     decode="hungarian",
     seed=0,
+    strategy="single",
     out="runs/jigsaw",
 )
+STRATEGIES = ("single", "mirrored", "multiworker")
 
 
 def get_args(argv=None):
@@ -55,6 +57,7 @@ def get_args(argv=None):
     parser.add_argument("--depth", type=int, default=d["depth"], help=f"U-Net downsamplings (default {d['depth']}: 16/32/64 filters)")
     parser.add_argument("--decode", default=d["decode"], choices=utils.DECODE_METHODS, help=f"decoding for the reported validation metrics (default {d['decode']})")
     parser.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the split, the shuffles and the weights (default {d['seed']})")
+    parser.add_argument("--strategy", default=d["strategy"], choices=STRATEGIES, help="'single': one device (default); 'mirrored': every local GPU (or logical device), the global --batch-size split across them; 'multiworker': several hosts, configured through TF_CONFIG, one process per host")
     parser.add_argument("--out", default=d["out"], help=f"run folder to create (default {d['out']})")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists (only once the new run has finished)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in OUT.partial with its saved settings")
@@ -78,6 +81,8 @@ def check_settings(config):
         raise ValueError(f"--train-size must be positive, got {config['train_size']}")
     if config["val_size"] is not None and config["val_size"] < 1:
         raise ValueError(f"--val-size must be positive, got {config['val_size']}")
+    if config["strategy"] not in STRATEGIES:
+        raise ValueError(f"unknown strategy {config['strategy']!r}; choose one of {', '.join(STRATEGIES)}")
     if config["decode"] not in utils.DECODE_METHODS:
         raise ValueError(f"unknown decode method {config['decode']!r}; choose one of {', '.join(utils.DECODE_METHODS)}")
     utils.parse_grid(config["grid"])
@@ -126,7 +131,7 @@ def train(**settings):
     check_settings(config)
     out, staging = check_run_folder(config["out"], overwrite, resume)
     if resume:
-        config = {**utils.load_json(staging / "config.json"), "out": config["out"]}
+        config = {**DEFAULTS, **utils.load_json(staging / "config.json"), "out": config["out"]}
 
     # Everything that can be wrong with the data is found before a file is written.
     (x_train, _), _ = utils.load_mnist(config["data"])
@@ -181,15 +186,18 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     height, width = config["puzzle_shape"]
     keras.utils.set_random_seed(config["seed"])
     batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
-    model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
-    # Cosine decay to zero: fast early progress, then the small steps that settle the last
-    # hard puzzles.
-    schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["epochs"] * len(batches))
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    strategy = make_strategy(config["strategy"])
+    with strategy.scope():  # the model and its optimizer live on every replica
+        model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
+        # Cosine decay to zero: fast early progress, then the small steps that settle the
+        # last hard puzzles.
+        schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["epochs"] * len(batches))
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     if verbose:
+        replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""
         print(
             f"{grid[0]}x{grid[1]} puzzles of {height}x{width} px, sigma {sigma:g} px, {len(train_digits)} training and "
-            f"{len(val_digits)} validation digits, U-Net with {model.count_params():,} parameters"
+            f"{len(val_digits)} validation digits, U-Net with {model.count_params():,} parameters{replicas}"
         )
 
     validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], batch_size=256)
@@ -213,6 +221,23 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
         print(f"{len(val_digits)} validation puzzles (digits held out of training), final model, after {seconds:.0f} s of training:")
         print(format_table(validation.metrics))
     return validation.metrics
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy for ``--strategy``.
+
+    Keras splits each global batch of PuzzleBatches across the strategy's replicas.
+    ``multiworker`` reads the cluster from the ``TF_CONFIG`` environment variable, as
+    every TensorFlow multi-worker job does; each host runs the same command and writes
+    its own run folder (give each its own disk, or its own --out).
+    """
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def read_log(path):
