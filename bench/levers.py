@@ -1,0 +1,84 @@
+"""Training speed of the levers a Keras user would try, each against the default, in one process.
+
+    python bench/levers.py [--steps 60] [--json bench/levers.json]
+
+Every lever trains the default 2x2 U-Net on the same PuzzleBatches for --steps steps; the
+rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
+is kept, so drift in the machine's speed hits all of them alike. Digits per second only:
+whether a lever also learns as well is a separate question (see the README).
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import utils  # noqa: E402
+from model_utils import PuzzleBatches, build_unet  # noqa: E402
+
+LEVERS = {
+    "default (batch 128)": {},
+    "batch 64": {"batch_size": 64},
+    "batch 256": {"batch_size": 256},
+    "jit_compile (XLA)": {"jit_compile": True},
+    "mixed_bfloat16": {"policy": "mixed_bfloat16"},
+    "PyDataset, 2 worker threads": {"workers": 2},
+}
+
+
+def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32", workers=1):
+    """Returns a function that trains one round and returns digits/s."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        grid = (2, 2)
+        digits = data[: steps * batch_size]
+        batches = PuzzleBatches(digits, grid, utils.default_sigma((28, 28), grid), batch_size, seed=0)
+        batches.workers = workers
+        model = build_unet((28, 28, 1), 4)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
+        model.fit(batches, epochs=1, steps_per_epoch=3, verbose=0)  # trace and compile first
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+    def train_round():
+        started = time.perf_counter()
+        model.fit(batches, epochs=1, verbose=0)
+        return len(digits) / (time.perf_counter() - started)
+
+    return train_round
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="sample", help="MNIST source (default: the bundled sample)")
+    parser.add_argument("--steps", type=int, default=60, help="training steps per round (default 60)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per lever (default 3)")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "levers.json"), help="where to write the results")
+    args = parser.parse_args(argv)
+    (x_train, _), _ = utils.load_mnist(args.data)
+    need = args.steps * 256
+    data = np.resize(x_train, (need, *x_train.shape[1:])) if len(x_train) < need else x_train
+    trainers = {name: make_trainer(data, args.steps, **settings) for name, settings in LEVERS.items()}
+    rates = {name: [] for name in LEVERS}
+    for _ in range(args.rounds):
+        for name, train_round in trainers.items():
+            rates[name].append(train_round())
+    base = max(rates["default (batch 128)"])
+    results = {name: {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for name, values in rates.items()}
+    for name, row in results.items():
+        print(f"{name:<30} {row['digits_per_s']:>7.0f} digits/s   {row['ratio']:.2f}x")
+    utils.save_json({"command": "python bench/levers.py " + " ".join(argv if argv is not None else sys.argv[1:]), **results}, args.json)
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
