@@ -3,7 +3,8 @@
     python bench/bench.py --quick                                   # under a minute
     python bench/bench.py --data ../shared/data/mnist.npz           # the full run
 
-Prints one table and writes it as JSON (--json, default bench/results.json):
+Prints one table and writes it as JSON (--json; default bench/results.json, or
+bench/results-quick.json with --quick, so a quick run never replaces the full results):
 
 1. prep: shuffled puzzles + heatmap targets per second, our batched numpy pipeline vs a
    reference made the original MNIST port's way (per image, Python loops, float64 maps,
@@ -53,7 +54,7 @@ def get_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute; figures indicative only")
     parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"), help="where to write the results (default bench/results.json)")
+    parser.add_argument("--json", default=None, help="where to write the results (default bench/results.json; with --quick, bench/results-quick.json)")
     parser.add_argument("--only", nargs="+", choices=list(GOALS), help="run only these sections")
     return parser.parse_args(argv)
 
@@ -272,6 +273,7 @@ def report(results):
 
 def main(argv=None):
     args = get_args(argv)
+    args.json = args.json or str(ROOT / "bench" / ("results-quick.json" if args.quick else "results.json"))
     sections = args.only or [name for name in GOALS if not (args.quick and name == "time_to_accuracy")]
     if "evaluation" in sections and "memory" not in sections:
         sections.insert(0, "memory")  # evaluation scores the 7x7 model the memory run trains
