@@ -38,6 +38,16 @@ class CleanArgumentParser(argparse.ArgumentParser):
         return super().parse_args(*args, **kwargs)
 
 
+def run_script(prog, work):
+    """Calls ``work()`` for a script: bad input ends in one line and exit status 1, Ctrl-C in 130."""
+    try:
+        return work()
+    except (ValueError, OSError) as err:
+        sys.exit(f"{prog}: error: {err}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="evaluate.py")
     parser.add_argument("--model", required=True, help="a run folder (uses its best.keras and config.json) or a .keras file with config.json beside it")
@@ -187,15 +197,10 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
 
 def main(argv=None):
     args = get_args(argv)
-    try:
-        evaluate(
-            args.model, data=args.data, split=args.split, num=args.num, decode=args.decode, seed=args.seed,
-            batch_size=args.batch_size, metrics=args.metrics, plot=args.plot, show=args.show,
-        )
-    except (ValueError, OSError) as err:
-        sys.exit(f"evaluate.py: error: {err}")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_script("evaluate.py", lambda: evaluate(
+        args.model, data=args.data, split=args.split, num=args.num, decode=args.decode, seed=args.seed,
+        batch_size=args.batch_size, metrics=args.metrics, plot=args.plot, show=args.show,
+    ))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 import utils
-from evaluate import CleanArgumentParser, format_table
+from evaluate import CleanArgumentParser, format_table, run_script
 
 DEFAULTS = dict(
     grid="2",
@@ -250,12 +250,7 @@ def read_log(path):
 def main(argv=None):
     args = vars(get_args(argv))
     verbose = 2 if args.pop("quiet") else 1
-    try:
-        train(**args, verbose=verbose)
-    except (ValueError, OSError) as err:
-        sys.exit(f"train.py: error: {err}")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_script("train.py", lambda: train(**args, verbose=verbose))
 
 
 if __name__ == "__main__":
