@@ -37,8 +37,12 @@ DEFAULTS = dict(
     decode="hungarian",
     seed=0,
     strategy="single",
+    lr_schedule="cosine",
+    dtype_policy="float32",
     out="runs/jigsaw",
 )
+LR_SCHEDULES = ("cosine", "constant")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
 
 
@@ -57,6 +61,8 @@ def get_args(argv=None):
     parser.add_argument("--depth", type=int, default=d["depth"], help=f"U-Net downsamplings (default {d['depth']}: 16/32/64 filters)")
     parser.add_argument("--decode", default=d["decode"], choices=utils.DECODE_METHODS, help=f"decoding for the reported validation metrics (default {d['decode']})")
     parser.add_argument("--seed", type=int, default=d["seed"], help=f"seed of the split, the shuffles and the weights (default {d['seed']})")
+    parser.add_argument("--lr-schedule", default=d["lr_schedule"], choices=LR_SCHEDULES, help="'cosine': decay the learning rate to 0 over the run (default); 'constant': keep it")
+    parser.add_argument("--dtype-policy", default=d["dtype_policy"], choices=DTYPE_POLICIES, help="Keras dtype policy: 'float32' (default) or mixed precision (bfloat16 for CPUs, float16 for GPUs); the heatmap layer and the loss stay float32")
     parser.add_argument("--strategy", default=d["strategy"], choices=STRATEGIES, help="'single': one device (default); 'mirrored': every local GPU (or logical device), the global --batch-size split across them; 'multiworker': several hosts, configured through TF_CONFIG, one process per host")
     parser.add_argument("--out", default=d["out"], help=f"run folder to create (default {d['out']})")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it already exists (only once the new run has finished)")
@@ -81,6 +87,9 @@ def check_settings(config):
         raise ValueError(f"--train-size must be positive, got {config['train_size']}")
     if config["val_size"] is not None and config["val_size"] < 1:
         raise ValueError(f"--val-size must be positive, got {config['val_size']}")
+    for key, choices in (("lr_schedule", LR_SCHEDULES), ("dtype_policy", DTYPE_POLICIES)):
+        if config[key] not in choices:
+            raise ValueError(f"unknown {key.replace('_', '-')} {config[key]!r}; choose one of {', '.join(choices)}")
     if config["strategy"] not in STRATEGIES:
         raise ValueError(f"unknown strategy {config['strategy']!r}; choose one of {', '.join(STRATEGIES)}")
     if config["decode"] not in utils.DECODE_METHODS:
@@ -187,11 +196,18 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     keras.utils.set_random_seed(config["seed"])
     batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
     strategy = make_strategy(config["strategy"])
-    with strategy.scope():  # the model and its optimizer live on every replica
-        model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
-        # Cosine decay to zero: fast early progress, then the small steps that settle the
-        # last hard puzzles.
-        schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["epochs"] * len(batches))
+    keras.mixed_precision.set_global_policy(config["dtype_policy"])
+    try:
+        with strategy.scope():  # the model and its optimizer live on every replica
+            model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the policy stays with the model
+    # Cosine decay to zero: fast early progress, then the small steps that settle the last
+    # hard puzzles.
+    schedule = config["learning_rate"]
+    if config["lr_schedule"] == "cosine":
+        schedule = keras.optimizers.schedules.CosineDecay(schedule, decay_steps=config["epochs"] * len(batches))
+    with strategy.scope():
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     if verbose:
         replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""

@@ -107,6 +107,7 @@ BAD_INPUT = [
     ("unknown decode (train)", "train.py", ["--data", "sample", "--decode", "greedy"], "invalid choice: 'greedy'"),
     ("unwritable out folder", "train.py", ["--data", "sample", "--out", "{tmp}/a_file/run"], "cannot create the run folder"),
     ("non-numeric flag", "train.py", ["--learning-rate", "fast"], "invalid float value"),
+    ("unknown dtype policy", "train.py", ["--data", "sample", "--dtype-policy", "float8"], "invalid choice: 'float8'"),
     ("missing model file", "evaluate.py", ["--model", "{tmp}/nothing.keras", "--data", "sample"], "no model at"),
     ("unknown decode (evaluate)", "evaluate.py", ["--model", "{tmp}", "--decode", "greedy"], "invalid choice: 'greedy'"),
     ("broken model file", "evaluate.py", ["--model", "{tmp}/broken.keras", "--data", "sample"], "is not a loadable .keras model"),
@@ -189,3 +190,19 @@ def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "val.json").read_text())
     assert metrics["split"] == "val" and metrics["num_puzzles"] == 64  # the run's --val-size
+
+
+def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(tmp_path):
+    import keras
+
+    import train
+
+    out = tmp_path / "bf16"
+    train.train(data="sample", train_size=128, val_size=32, epochs=1, batch_size=64, dtype_policy="mixed_bfloat16",
+                lr_schedule="constant", out=str(out), verbose=0)
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
+    model = keras.models.load_model(out / "final.keras")
+    assert model.get_layer("down0_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert model.predict_on_batch(np.zeros((2, 28, 28, 1), np.float32)).dtype == np.float32
+    config = json.loads((out / "config.json").read_text())
+    assert config["dtype_policy"] == "mixed_bfloat16" and config["lr_schedule"] == "constant"
