@@ -81,4 +81,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from evaluate import run_script
+
+    run_script("levers.py", main)
