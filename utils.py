@@ -226,13 +226,11 @@ def apply_permutation(images, permutation, grid) -> np.ndarray:
         ``(N, H', W'[, C])`` (padded size), the dtype of ``images``.
     """
     pieces = split_pieces(images, grid)
-    permutation = check_permutation(permutation, pieces.shape[1])
-    if permutation.shape[0] != pieces.shape[0]:
-        raise ValueError(f"{pieces.shape[0]} images but {permutation.shape[0]} permutations were given")
+    permutation = check_permutation(permutation, pieces.shape[1], num_images=len(pieces))
     return join_pieces(pieces[np.arange(len(pieces))[:, None], permutation], grid)
 
 
-def check_permutation(permutation, num_pieces, allow_missing=False) -> np.ndarray:
+def check_permutation(permutation, num_pieces, allow_missing=False, num_images=None) -> np.ndarray:
     """Checks a ``(N, K)`` batch of permutations and returns it as an int64 array.
 
     Args:
@@ -240,6 +238,7 @@ def check_permutation(permutation, num_pieces, allow_missing=False) -> np.ndarra
         num_pieces: ``K``.
         allow_missing: if True, ``-1`` marks a slot whose piece is left out (as argmax
             decoding can produce), and the other values of a row must still be distinct.
+        num_images: if given, the ``N`` the batch must have (one row per image).
 
     Raises:
         ValueError: on a wrong shape, out-of-range values or a piece used twice.
@@ -247,6 +246,8 @@ def check_permutation(permutation, num_pieces, allow_missing=False) -> np.ndarra
     permutation = np.asarray(permutation)
     if permutation.ndim != 2 or permutation.shape[1] != num_pieces:
         raise ValueError(f"permutation must have shape (N, {num_pieces}), got {permutation.shape}")
+    if num_images is not None and permutation.shape[0] != num_images:
+        raise ValueError(f"{num_images} images but {permutation.shape[0]} permutations were given")
     if permutation.size and not np.issubdtype(permutation.dtype, np.integer):
         raise ValueError(f"permutation must hold integers, got {permutation.dtype}")
     permutation = permutation.astype(np.int64, copy=False)
@@ -275,11 +276,7 @@ def reassemble(shuffled, permutation, grid) -> np.ndarray:
         ``(N, H', W'[, C])`` (padded size) reassembled images, the dtype of ``shuffled``.
     """
     pieces = split_pieces(shuffled, grid)
-    permutation = check_permutation(permutation, pieces.shape[1], allow_missing=True)
-    if permutation.shape[0] != pieces.shape[0]:
-        raise ValueError(
-            f"{pieces.shape[0]} images but {permutation.shape[0]} permutations were given"
-        )
+    permutation = check_permutation(permutation, pieces.shape[1], allow_missing=True, num_images=len(pieces))
     image_index, slot = np.nonzero(permutation >= 0)
     placed = np.zeros_like(pieces)
     placed[image_index, permutation[image_index, slot]] = pieces[image_index, slot]

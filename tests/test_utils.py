@@ -101,6 +101,8 @@ def test_apply_permutation_and_reassemble_are_inverses():
     np.testing.assert_array_equal(utils.reassemble(shuffled, permutation, (2, 3)), utils.pad_to_grid(images, (2, 3)))
     with pytest.raises(ValueError, match="3 images but 2 permutations"):
         utils.apply_permutation(images, permutation[:2], (2, 3))
+    with pytest.raises(ValueError, match="3 images but 2 permutations"):
+        utils.reassemble(shuffled, permutation[:2], (2, 3))
 
 
 def test_shuffles_repeat_with_a_seed_and_differ_without():
