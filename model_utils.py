@@ -14,7 +14,7 @@ from keras import layers
 import utils
 
 
-def conv_block(x, filters, name):
+def conv_block(x, filters, name, dtype=None):
     """Two 3x3 convolutions, each followed by batch norm and ReLU (the seed's block).
 
     Batch norm's moving statistics use momentum 0.9, not Keras' 0.99: with 0.99 they need
@@ -23,13 +23,13 @@ def conv_block(x, filters, name):
     """
     for i in (1, 2):
         # No bias: the batch norm right after adds its own offset.
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
-        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, dtype=dtype, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, dtype=dtype, name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(dtype=dtype, name=f"{name}_relu{i}")(x)
     return x
 
 
-def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
+def build_unet(input_shape, num_outputs, filters=16, depth=2, dtype_policy=None, name="unet"):
     """Builds a U-Net: max-pool encoder, transposed-conv decoder, skip connections.
 
     With the defaults (16 filters, depth 2) it is the seed's network: blocks of 16, 32
@@ -43,6 +43,8 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
         num_outputs: output channels, one heatmap per piece (``K = rows * cols``).
         filters: filters of the first level; each level down doubles them.
         depth: number of 2x downsamplings.
+        dtype_policy: Keras dtype policy of the body, e.g. ``"mixed_bfloat16"``; None for
+            the global policy. The heatmap layer and the crop after it are always float32.
         name: the model's name.
 
     Returns:
@@ -61,20 +63,20 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
     inputs = keras.Input(shape=tuple(input_shape), name="shuffled")
     x = inputs
     if pad_h or pad_w:
-        x = layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), name="pad")(x)
+        x = layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), dtype=dtype_policy, name="pad")(x)
 
     skips = []
     for level in range(depth):
-        x = conv_block(x, filters * 2**level, f"down{level}")
+        x = conv_block(x, filters * 2**level, f"down{level}", dtype_policy)
         skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
+        x = layers.MaxPooling2D(2, dtype=dtype_policy, name=f"down{level}_pool")(x)
 
-    x = conv_block(x, filters * 2**depth, "bottom")
+    x = conv_block(x, filters * 2**depth, "bottom", dtype_policy)
 
     for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(filters * 2**level, 2, strides=2, name=f"up{level}_upsample")(x)
-        x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level]])
-        x = conv_block(x, filters * 2**level, f"up{level}")
+        x = layers.Conv2DTranspose(filters * 2**level, 2, strides=2, dtype=dtype_policy, name=f"up{level}_upsample")(x)
+        x = layers.Concatenate(dtype=dtype_policy, name=f"up{level}_skip")([x, skips[level]])
+        x = conv_block(x, filters * 2**level, f"up{level}", dtype_policy)
 
     # float32 output, so a mixed-precision policy never degrades the heatmaps or the loss.
     # Zero-initialised: the first prediction is the all-zero map, already close to the
@@ -82,7 +84,7 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, name="unet"):
     # are spent just shrinking the output.
     x = layers.Conv2D(num_outputs, 1, kernel_initializer="zeros", dtype="float32", name="heatmaps")(x)
     if pad_h or pad_w:
-        x = layers.Cropping2D(((0, pad_h), (0, pad_w)), name="crop")(x)
+        x = layers.Cropping2D(((0, pad_h), (0, pad_w)), dtype="float32", name="crop")(x)
     return keras.Model(inputs, x, name=name)
 
 

@@ -195,19 +195,14 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     height, width = config["puzzle_shape"]
     keras.utils.set_random_seed(config["seed"])
     batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
-    strategy = make_strategy(config["strategy"])
-    keras.mixed_precision.set_global_policy(config["dtype_policy"])
-    try:
-        with strategy.scope():  # the model and its optimizer live on every replica
-            model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"])
-    finally:
-        keras.mixed_precision.set_global_policy("float32")  # the policy stays with the model
     # Cosine decay to zero: fast early progress, then the small steps that settle the last
     # hard puzzles.
     schedule = config["learning_rate"]
     if config["lr_schedule"] == "cosine":
         schedule = keras.optimizers.schedules.CosineDecay(schedule, decay_steps=config["epochs"] * len(batches))
-    with strategy.scope():
+    strategy = make_strategy(config["strategy"])
+    with strategy.scope():  # the model and its optimizer live on every replica
+        model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"], config["dtype_policy"])
         model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     if verbose:
         replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""

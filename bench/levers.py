@@ -36,18 +36,14 @@ LEVERS = {
 
 def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32", workers=1):
     """Returns a function that trains one round and returns digits/s."""
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        keras.utils.set_random_seed(0)
-        grid = (2, 2)
-        digits = data[: steps * batch_size]
-        batches = PuzzleBatches(digits, grid, utils.default_sigma((28, 28), grid), batch_size, seed=0)
-        batches.workers = workers
-        model = build_unet((28, 28, 1), 4)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
-        model.fit(batches, epochs=1, steps_per_epoch=3, verbose=0)  # trace and compile first
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    keras.utils.set_random_seed(0)
+    grid = (2, 2)
+    digits = data[: steps * batch_size]
+    batches = PuzzleBatches(digits, grid, utils.default_sigma((28, 28), grid), batch_size, seed=0)
+    batches.workers = workers
+    model = build_unet((28, 28, 1), 4, dtype_policy=policy)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=jit_compile)
+    model.fit(batches, epochs=1, steps_per_epoch=3, verbose=0)  # trace and compile first
 
     def train_round():
         started = time.perf_counter()

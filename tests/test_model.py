@@ -95,3 +95,12 @@ def test_score_puzzles_of_a_perfect_model_is_perfect():
     assert loss == pytest.approx(0.0, abs=1e-12)
     assert metrics["hungarian"] == metrics["argmax"] == {"exact": 1.0, "pieces": 1.0, "permutation": 1.0, "kendall_tau": 1.0}
     assert first.shape == (4, 28, 28, 4)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (30, 30)])  # 30x30: padded inside, cropped back
+def test_mixed_precision_unet_keeps_float32_heatmaps(size):
+    model = model_utils.build_unet((*size, 1), 9, filters=4, dtype_policy="mixed_bfloat16")
+    assert model.get_layer("down0_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # no global state touched
+    out = model.predict_on_batch(np.zeros((2, *size, 1), np.float32))
+    assert out.shape == (2, *size, 9) and out.dtype == np.float32
