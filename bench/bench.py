@@ -228,20 +228,22 @@ def bench_time_to_accuracy(data, workdir, target=0.999, budget_s=330):
     code, seconds, peak_mb, output = run_measured(train_command(data, 2, out))
     if code != 0:
         raise RuntimeError(f"train.py failed:\n{output[-2000:]}")
-    log = [line.split(",") for line in (out / "log.csv").read_text().splitlines()]
-    columns = {name: i for i, name in enumerate(log[0])}
-    epochs = [{name: float(row[i]) for name, i in columns.items()} for row in log[1:]]
-    reached = next((e for e in epochs if e["val_exact"] >= target), None)
+    from train import read_log
+
+    log = read_log(out / "log.csv")
+    reached = next((i for i, exact in enumerate(log["val_exact"]) if exact >= target), None)
     code, _, _, output = run_measured([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data", data])
-    test = json.loads((out / "metrics.json").read_text()) if code == 0 else None
+    if code != 0:
+        raise RuntimeError(f"evaluate.py failed:\n{output[-2000:]}")
+    test = json.loads((out / "metrics.json").read_text())
     return {
         "target_val_exact": target,
-        "reached_at_epoch": None if reached is None else int(reached["epoch"]) + 1,
-        "seconds_to_target": None if reached is None else reached["seconds"],
-        "best_val_exact": max(e["val_exact"] for e in epochs),
+        "reached_at_epoch": None if reached is None else reached + 1,
+        "seconds_to_target": None if reached is None else log["seconds"][reached],
+        "best_val_exact": max(log["val_exact"]),
         "train_wall_seconds": seconds,
-        "test_exact": None if test is None else test["exact"],
-        "met": reached is not None and reached["seconds"] <= budget_s,
+        "test_exact": test["exact"],
+        "met": reached is not None and log["seconds"][reached] <= budget_s,
     }
 
 
@@ -264,7 +266,7 @@ def report(results):
     if "time_to_accuracy" in results:
         t = results["time_to_accuracy"]
         when = "not reached" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.0f} s (epoch {t['reached_at_epoch']})"
-        lines.append(f"time to accuracy  val exact 99.9 %: {when}; best {100 * t['best_val_exact']:.2f} %; test exact {100 * (t['test_exact'] or 0):.2f} %")
+        lines.append(f"time to accuracy  val exact 99.9 %: {when}; best {100 * t['best_val_exact']:.2f} %; test exact {100 * t['test_exact']:.2f} %")
     for name, value in results.items():
         if isinstance(value, dict) and "met" in value:
             lines.append(f"  goal {name}: {GOALS[name]}: {'met' if value['met'] else 'NOT met'}")
