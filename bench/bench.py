@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import utils  # noqa: E402
+import utils
 
 GOALS = {
     "prep": "ours >= 10x the reference at every grid",
@@ -225,7 +225,7 @@ def bench_evaluation(x_test, data, quick, workdir):
 # ------------------------------------------------------------------ 5. time to accuracy
 def bench_time_to_accuracy(data, workdir, target=0.999, budget_s=330):
     out = workdir / "accuracy-2x2"
-    code, seconds, peak_mb, output = run_measured(train_command(data, 2, out))
+    code, seconds, _, output = run_measured(train_command(data, 2, out))
     if code != 0:
         raise RuntimeError(f"train.py failed:\n{output[-2000:]}")
     from train import read_log

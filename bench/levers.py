@@ -18,11 +18,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import utils  # noqa: E402
-from model_utils import PuzzleBatches, build_unet  # noqa: E402
+import utils
+from model_utils import PuzzleBatches, build_unet
 
 LEVERS = {
     "default (batch 128)": {},
