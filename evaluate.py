@@ -164,7 +164,7 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
 
     net = load_model(model_file)
     started = time.perf_counter()
-    loss, scores, heatmaps = score_puzzles(net, images, shuffled, permutation, grid, config["sigma"], batch_size, progress=verbose > 0)
+    loss, scores, heatmaps = score_puzzles(net, images, shuffled, permutation, grid, config["sigma"], batch_size, progress=verbose > 0, loss=config.get("loss", "mse"))
     seconds = time.perf_counter() - started
     result = {
         "model": str(model_file),
@@ -189,6 +189,8 @@ def evaluate(model, data=None, split="test", num=None, decode=None, seed=0, batc
         decoded = utils.decode_heatmaps(heatmaps[:count], grid, decode)
         reassembled = utils.reassemble(shuffled[:count], decoded, grid)
         title = f"{rows}x{cols} {split} puzzles, {decode} decoding"
+        if config.get("loss") == "softmax":  # logits: show each heatmap's softmax, peak 1
+            heatmaps = utils.softmax_heatmaps(heatmaps[:count])
         utils.plot_puzzles(images[:count], shuffled[:count], grid, heatmaps[:count], reassembled, path=plot, show=show, title=title)
         if verbose and plot:
             print(f"plot written to {plot}")

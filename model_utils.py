@@ -1,4 +1,4 @@
-"""The Keras side of the project: the U-Net, the puzzle batches and the scoring loop.
+"""The Keras side of the project: the networks, the loss, the puzzle batches and the scoring loop.
 
 train.py and evaluate.py import this module only after they have checked their flags and
 data, so bad input is reported at once, before TensorFlow starts.
@@ -9,7 +9,7 @@ import time
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 import utils
 
@@ -88,8 +88,129 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, dtype_policy=None,
     return keras.Model(inputs, x, name=name)
 
 
+def transformer_block(x, dim, heads, name, dtype=None):
+    """One pre-norm transformer block: self-attention over the pieces, then an MLP."""
+    y = layers.LayerNormalization(dtype=dtype, name=f"{name}_norm1")(x)
+    y = layers.MultiHeadAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, y)
+    x = layers.Add(dtype=dtype, name=f"{name}_add1")([x, y])
+    y = layers.LayerNormalization(dtype=dtype, name=f"{name}_norm2")(x)
+    y = layers.Dense(2 * dim, activation="gelu", dtype=dtype, name=f"{name}_mlp1")(y)
+    y = layers.Dense(dim, dtype=dtype, name=f"{name}_mlp2")(y)
+    return layers.Add(dtype=dtype, name=f"{name}_add2")([x, y])
+
+
+def build_piece_transformer(input_shape, grid, dim=128, blocks=4, heads=4, dtype_policy=None, name="piece_transformer"):
+    """Builds the grid-aligned encoder-decoder: pieces in, attention between them, heatmaps out.
+
+    The encoder is a convolution whose kernel and stride are the piece: it turns each slot's
+    piece into one vector, and sees no pixel of its neighbours (which, in a shuffled puzzle,
+    are unrelated). The bottleneck is a stack of transformer blocks over those K vectors,
+    with no position embedding: where a piece belongs depends on its content and on the
+    other pieces, not on the slot it was shuffled to, so the network is equivariant to the
+    shuffle by construction. The decoder, a transposed convolution with the same kernel and
+    stride, paints each slot's part of all K heatmaps.
+
+    Args:
+        input_shape: ``(H, W, C)`` of one puzzle; H and W must be multiples of the grid
+            (the padded puzzle size, ``utils.padded_shape``).
+        grid: ``(rows, cols)`` or an int for a square grid.
+        dim: width of a piece's vector.
+        blocks: transformer blocks.
+        heads: attention heads (must divide ``dim``).
+        dtype_policy: Keras dtype policy of the body; the heatmap layer is always float32.
+        name: the model's name.
+
+    Returns:
+        A ``keras.Model`` from ``(N, H, W, C)`` float32 to ``(N, H, W, K)`` float32 heatmap
+        logits, ``K = rows * cols``.
+    """
+    if len(input_shape) != 3 or any(int(d) < 1 for d in input_shape):
+        raise ValueError(f"input_shape must be (H, W, C) of positive ints, got {input_shape}")
+    rows, cols = utils.parse_grid(grid)
+    height, width, _ = input_shape
+    if height % rows or width % cols:
+        raise ValueError(f"a {height}x{width} puzzle does not split into a {rows}x{cols} grid; pad it first (utils.pad_to_grid)")
+    for label, value, low in (("dim", dim, 1), ("blocks", blocks, 0), ("heads", heads, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{label} must be an integer >= {low}, got {value}")
+    if dim % heads:
+        raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+    piece = (height // rows, width // cols)
+    k = rows * cols
+
+    inputs = keras.Input(shape=tuple(input_shape), name="shuffled")
+    x = layers.Conv2D(dim, piece, strides=piece, dtype=dtype_policy, name="pieces")(inputs)  # (N, rows, cols, dim)
+    x = layers.Reshape((k, dim), dtype=dtype_policy, name="slots")(x)
+    for i in range(blocks):
+        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy)
+    x = layers.LayerNormalization(dtype=dtype_policy, name="norm")(x)
+    x = layers.Reshape((rows, cols, dim), dtype=dtype_policy, name="grid")(x)
+    # float32 and zero-initialised, as in the U-Net: the first heatmaps are flat.
+    x = layers.Conv2DTranspose(k, piece, strides=piece, kernel_initializer="zeros", dtype="float32", name="heatmaps")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+# ------------------------------------------------------------------- losses
+@keras.saving.register_keras_serializable(package="jigsaw")
+def heatmap_cross_entropy(y_true, y_pred):
+    """Cross-entropy of heatmap logits against the Gaussian targets, both ways round.
+
+    Each target heatmap, scaled to sum to 1, is a distribution over pixels: "where is the
+    piece of position k?". The first term is its cross-entropy with the softmax of heatmap
+    k over all pixels. The second asks the converse at every pixel, "which position's piece
+    lies here?", over the K heatmaps. Unlike MSE on sparse Gaussians, neither term is
+    content with an all-dark output, and for pieces that look alike (blank ones) the best
+    answer is to share the probability, which the decoding then resolves.
+
+    Args:
+        y_true: ``(N, H, W, K)`` float32 target heatmaps (``utils.make_heatmaps``).
+        y_pred: ``(N, H, W, K)`` float32 heatmap logits.
+
+    Returns:
+        ``(N,)`` float32 losses.
+    """
+    k = y_pred.shape[-1]
+    logits = ops.reshape(ops.cast(y_pred, "float32"), (ops.shape(y_pred)[0], -1, k))
+    target = ops.reshape(ops.cast(y_true, "float32"), (ops.shape(y_true)[0], -1, k))
+    where = target / ops.maximum(ops.sum(target, axis=1, keepdims=True), 1e-12)
+    which = target / ops.maximum(ops.sum(target, axis=2, keepdims=True), 1e-12)
+    where_loss = -ops.sum(where * ops.log_softmax(logits, axis=1), axis=1)  # (N, K)
+    which_loss = -ops.sum(which * ops.log_softmax(logits, axis=2), axis=2)  # (N, H*W)
+    return ops.mean(where_loss, axis=1) + ops.mean(which_loss, axis=1)
+
+
+def heatmap_loss(heatmaps, targets, loss):
+    """The training loss, in numpy, for scoring: the batch mean of ``mse`` or ``softmax``.
+
+    Args:
+        heatmaps: ``(N, H, W, K)`` model outputs.
+        targets: ``(N, H, W, K)`` target heatmaps.
+        loss: ``"mse"`` or ``"softmax"`` (``heatmap_cross_entropy``).
+    """
+    if loss == "mse":
+        return float(np.mean((heatmaps - targets) ** 2))
+    if loss != "softmax":
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(utils.LOSSES)}")
+    n, k = len(heatmaps), heatmaps.shape[-1]
+    logits = heatmaps.reshape(n, -1, k).astype(np.float64)
+    target = targets.reshape(n, -1, k).astype(np.float64)
+    where = target / np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
+    which = target / np.maximum(target.sum(axis=2, keepdims=True), 1e-12)
+    where_loss = -(where * _log_softmax(logits, axis=1)).sum(axis=1).mean()
+    which_loss = -(which * _log_softmax(logits, axis=2)).sum(axis=2).mean()
+    return float(where_loss + which_loss)
+
+
+def _log_softmax(x, axis):
+    x = x - x.max(axis=axis, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+
+KERAS_LOSSES = {"softmax": heatmap_cross_entropy, "mse": "mse"}
+
+
 # ------------------------------------------------------------------ scoring
-def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_size=256, progress=False):
+def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_size=256, progress=False, loss="mse"):
     """Runs the model over puzzles batch by batch and scores both decodings.
 
     Heatmaps are made and dropped one batch at a time, so memory does not grow with the
@@ -104,9 +225,10 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
         sigma: heatmap std used for the loss.
         batch_size: puzzles per forward pass.
         progress: show a Keras progress bar.
+        loss: the run's training loss, ``"mse"`` or ``"softmax"``.
 
     Returns:
-        ``(loss, metrics, first_heatmaps)``: the mean MSE against the true heatmaps;
+        ``(loss, metrics, first_heatmaps)``: the mean loss against the true heatmaps;
         ``{method: {metric: value}}`` for every decoding; the heatmaps of the first batch
         (for plots).
     """
@@ -122,7 +244,7 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
         stop = min(start + batch_size, n)
         heatmaps = np.asarray(forward(utils.to_model_input(shuffled[start:stop])))
         target = utils.make_heatmaps(permutation[start:stop], grid, shuffled.shape[1:3], sigma)
-        loss_total += float(np.mean((heatmaps - target) ** 2)) * (stop - start)
+        loss_total += heatmap_loss(heatmaps, target, loss) * (stop - start)
         for method in utils.DECODE_METHODS:
             decoded = utils.decode_heatmaps(heatmaps, grid, method)
             scores = utils.jigsaw_scores(originals[start:stop], shuffled[start:stop], permutation[start:stop], decoded, grid)
@@ -185,9 +307,9 @@ class JigsawValidation(keras.callbacks.Callback):
     logger and progress bar read them.
     """
 
-    def __init__(self, digits, grid, sigma, seed, decode, batch_size):
+    def __init__(self, digits, grid, sigma, seed, decode, batch_size, loss="mse"):
         super().__init__()
-        self.digits, self.grid, self.sigma = digits, grid, sigma
+        self.digits, self.grid, self.sigma, self.loss = digits, grid, sigma, loss
         self.decode, self.batch_size = decode, batch_size
         # Fixed puzzles, from a seed stream of their own: training batches use (seed, epoch,
         # index) and (seed, epoch), and no run has a millionth epoch.
@@ -196,7 +318,7 @@ class JigsawValidation(keras.callbacks.Callback):
 
     def score(self):
         """Scores the model now; returns the validation loss and keeps the metrics."""
-        loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid, self.sigma, self.batch_size)
+        loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid, self.sigma, self.batch_size, loss=self.loss)
         return loss
 
     def on_train_begin(self, logs=None):

@@ -1,4 +1,4 @@
-"""Train a U-Net to solve heatmap-style jigsaw puzzles on MNIST digits.
+"""Train a network to solve heatmap-style jigsaw puzzles on MNIST digits.
 
     python train.py --data ../shared/data/mnist.npz --grid 2 --out runs/mnist-2x2
 
@@ -32,8 +32,14 @@ DEFAULTS = dict(
     data=None,
     train_size=None,
     val_size=None,
+    arch="transformer",
+    loss="softmax",
+    dim=128,
+    blocks=4,
+    heads=4,
     filters=16,
     depth=2,
+    warmup_steps=300,
     decode="hungarian",
     seed=0,
     strategy="single",
@@ -41,6 +47,7 @@ DEFAULTS = dict(
     dtype_policy="float32",
     out="runs/jigsaw",
 )
+ARCHS = ("transformer", "unet")
 LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
@@ -52,11 +59,17 @@ def get_args(argv=None):
     parser.add_argument("--grid", default=d["grid"], help=f"pieces per side: N for NxN or RxC (default {d['grid']})")
     parser.add_argument("--epochs", type=int, default=d["epochs"], help=f"passes over the training digits, each with fresh shuffles (default {d['epochs']})")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"puzzles per step (default {d['batch_size']})")
-    parser.add_argument("--learning-rate", type=float, default=d["learning_rate"], help=f"Adam's peak learning rate, cosine-decayed to 0 over the run (default {d['learning_rate']})")
+    parser.add_argument("--learning-rate", type=float, default=d["learning_rate"], help=f"Adam's peak learning rate, reached after the warm-up, then cosine-decayed to 0 (default {d['learning_rate']})")
+    parser.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], help=f"steps of linear learning-rate warm-up from 0, at most a tenth of the run (default {d['warmup_steps']})")
     parser.add_argument("--sigma", type=float, default=d["sigma"], help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")
     parser.add_argument("--data", default=d["data"], help="MNIST source: an .npz in Keras' layout, a folder of IDX files, or 'sample' (default: Keras' download, else the bundled sample with a warning)")
     parser.add_argument("--train-size", type=int, default=d["train_size"], help="use only this many training digits (default: all left after the validation split)")
     parser.add_argument("--val-size", type=int, default=d["val_size"], help="validation digits split off the training digits with --seed (default: 5000, or a sixth of the training digits if fewer than 30,000)")
+    parser.add_argument("--arch", default=d["arch"], choices=ARCHS, help="'transformer': the grid-aligned piece transformer (default); 'unet': the original port's U-Net")
+    parser.add_argument("--loss", default=d["loss"], choices=utils.LOSSES, help="'softmax': cross-entropy of softmaxed heatmaps (default); 'mse': mean squared error on the Gaussians, as the original port")
+    parser.add_argument("--dim", type=int, default=d["dim"], help=f"transformer: width of each piece's vector (default {d['dim']})")
+    parser.add_argument("--blocks", type=int, default=d["blocks"], help=f"transformer: attention blocks (default {d['blocks']})")
+    parser.add_argument("--heads", type=int, default=d["heads"], help=f"transformer: attention heads, dividing --dim (default {d['heads']})")
     parser.add_argument("--filters", type=int, default=d["filters"], help=f"U-Net filters at the top level, doubling per level (default {d['filters']})")
     parser.add_argument("--depth", type=int, default=d["depth"], help=f"U-Net downsamplings (default {d['depth']}: 16/32/64 filters)")
     parser.add_argument("--decode", default=d["decode"], choices=utils.DECODE_METHODS, help=f"decoding for the reported validation metrics (default {d['decode']})")
@@ -73,12 +86,15 @@ def get_args(argv=None):
 
 def check_settings(config):
     """Raises ValueError naming the first bad setting."""
-    positive = ("epochs", "batch_size", "filters")
+    positive = ("epochs", "batch_size", "filters", "dim", "heads")
     for key in positive:
         if config[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {config[key]}")
-    if config["depth"] < 0:
-        raise ValueError(f"--depth must be >= 0, got {config['depth']}")
+    for key in ("depth", "blocks", "warmup_steps"):
+        if config[key] < 0:
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 0, got {config[key]}")
+    if config["dim"] % config["heads"]:
+        raise ValueError(f"--heads ({config['heads']}) must divide --dim ({config['dim']})")
     if not config["learning_rate"] > 0:
         raise ValueError(f"--learning-rate must be positive, got {config['learning_rate']}")
     if config["sigma"] is not None and not config["sigma"] > 0:
@@ -87,7 +103,7 @@ def check_settings(config):
         raise ValueError(f"--train-size must be positive, got {config['train_size']}")
     if config["val_size"] is not None and config["val_size"] < 1:
         raise ValueError(f"--val-size must be positive, got {config['val_size']}")
-    for key, choices in (("lr_schedule", LR_SCHEDULES), ("dtype_policy", DTYPE_POLICIES)):
+    for key, choices in (("arch", ARCHS), ("loss", utils.LOSSES), ("lr_schedule", LR_SCHEDULES), ("dtype_policy", DTYPE_POLICIES)):
         if config[key] not in choices:
             raise ValueError(f"unknown {key.replace('_', '-')} {config[key]!r}; choose one of {', '.join(choices)}")
     if config["strategy"] not in STRATEGIES:
@@ -186,32 +202,39 @@ def train(**settings):
 
 
 def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
-    """Builds the U-Net and trains it in ``folder``; returns the final validation metrics."""
+    """Builds the network and trains it in ``folder``; returns the final validation metrics."""
     import keras
 
-    from model_utils import JigsawValidation, PuzzleBatches, SetEpoch, build_unet
+    from model_utils import KERAS_LOSSES, JigsawValidation, PuzzleBatches, SetEpoch
 
     grid, sigma = tuple(config["grid"]), config["sigma"]
     height, width = config["puzzle_shape"]
     keras.utils.set_random_seed(config["seed"])
     batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
-    # Cosine decay to zero: fast early progress, then the small steps that settle the last
-    # hard puzzles.
     schedule = config["learning_rate"]
     if config["lr_schedule"] == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(schedule, decay_steps=config["epochs"] * len(batches))
+        # A short linear warm-up (attention is unstable at full rate from random weights),
+        # then cosine decay to zero: fast early progress, then the small steps that settle
+        # the last hard puzzles.
+        steps = config["epochs"] * len(batches)
+        warmup = min(config["warmup_steps"], steps // 10)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else schedule, decay_steps=steps - warmup, warmup_target=schedule if warmup else None, warmup_steps=warmup
+        )
     strategy = make_strategy(config["strategy"])
     with strategy.scope():  # the model and its optimizer live on every replica
-        model = build_unet((height, width, 1), config["num_pieces"], config["filters"], config["depth"], config["dtype_policy"])
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+        model = build_model(config)
+        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=KERAS_LOSSES[config["loss"]])
     if verbose:
         replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""
+        network = "piece transformer" if config["arch"] == "transformer" else "U-Net"
         print(
             f"{grid[0]}x{grid[1]} puzzles of {height}x{width} px, sigma {sigma:g} px, {len(train_digits)} training and "
-            f"{len(val_digits)} validation digits, U-Net with {model.count_params():,} parameters{replicas}"
+            f"{len(val_digits)} validation digits, {network} with {model.count_params():,} parameters, "
+            f"{config['loss']} loss{replicas}"
         )
 
-    validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], batch_size=256)
+    validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], batch_size=256, loss=config["loss"])
     callbacks = [
         SetEpoch(batches),
         validation,  # first, so that the callbacks below see its val_loss and val_exact
@@ -227,11 +250,21 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
         validation.score()
     model.save(folder / "final.keras")
     utils.plot_history(read_log(folder / "log.csv"), folder / "loss.png")
-    utils.save_json({"decode": config["decode"], "train_seconds": round(seconds, 1), **validation.metrics}, folder / "val_metrics.json")
+    utils.save_json({"decode": config["decode"], "train_seconds": round(seconds, 1), "parameters": model.count_params(), **validation.metrics}, folder / "val_metrics.json")
     if verbose:
         print(f"{len(val_digits)} validation puzzles (digits held out of training), final model, after {seconds:.0f} s of training:")
         print(format_table(validation.metrics))
     return validation.metrics
+
+
+def build_model(config):
+    """The untrained network a run's config describes (``arch`` and its settings)."""
+    from model_utils import build_piece_transformer, build_unet
+
+    shape = (*config["puzzle_shape"], 1)
+    if config["arch"] == "unet":
+        return build_unet(shape, config["num_pieces"], config["filters"], config["depth"], config["dtype_policy"])
+    return build_piece_transformer(shape, config["grid"], config["dim"], config["blocks"], config["heads"], config["dtype_policy"])
 
 
 def make_strategy(name):

@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 
 SAMPLE_PATH = pathlib.Path(__file__).resolve().parent / "sample" / "mnist_sample.npz"
+LOSSES = ("softmax", "mse")  # training losses: see model_utils.heatmap_cross_entropy
 DECODE_METHODS = ("hungarian", "argmax")
 METRIC_NAMES = ("exact", "pieces", "permutation", "kendall_tau")
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -628,6 +629,24 @@ def save_json(data, path) -> None:
 
 
 # ------------------------------------------------------------------------------- plots
+def softmax_heatmaps(logits) -> np.ndarray:
+    """Heatmap logits (a ``softmax``-loss model's output) as heatmaps with peak 1.
+
+    Each heatmap becomes its softmax over the pixels, divided by its maximum, so it can be
+    plotted like a Gaussian target.
+
+    Args:
+        logits: ``(N, H, W, K)`` floats.
+
+    Returns:
+        ``(N, H, W, K)`` float32 in (0, 1], each channel's maximum exactly 1.
+    """
+    logits = np.asarray(logits, dtype=np.float32)
+    if logits.ndim != 4:
+        raise ValueError(f"heatmap logits must be (N, H, W, K), got shape {logits.shape}")
+    return np.exp(logits - logits.max(axis=(1, 2), keepdims=True))
+
+
 def heatmap_colours(heatmaps) -> np.ndarray:
     """Overlays all K heatmaps in one RGB picture, one hue per original position.
 

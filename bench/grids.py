@@ -1,0 +1,128 @@
+"""The results table: every grid from 2x2 to 7x7, our default network and the original U-Net.
+
+    python bench/grids.py --data ../shared/data/mnist.npz            # every row, hours
+    python bench/grids.py --data ../shared/data/mnist.npz --only transformer-4x4
+
+Each row is one train.py command (printed, and stored in the JSON) followed by
+evaluate.py on all 10,000 MNIST test digits (hungarian decoding, shuffle seed 0). Rows run
+one after another, never side by side, so their training times mean something. A row
+whose run folder already holds metrics.json is read, not retrained; --retrain forces it.
+The table is written as JSON (--json, default bench/grids.json) and printed as Markdown
+for the README.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import utils  # noqa: E402
+from evaluate import CleanArgumentParser, run_script  # noqa: E402
+
+# name -> (grid, epochs, extra train.py flags). The original U-Net rows use the original
+# port's network and loss and no warm-up: exactly the settings of the old 2x2 default.
+ORIGINAL = ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"]
+ROWS = {
+    "transformer-2x2": (2, 4, []),
+    "transformer-3x3": (3, 5, []),
+    "transformer-4x4": (4, 8, []),
+    "transformer-5x5": (5, 6, []),
+    "transformer-6x6": (6, 6, []),
+    "transformer-7x7": (7, 12, []),
+    "unet-2x2": (2, 5, ORIGINAL),
+    "unet-3x3": (3, 3, ORIGINAL),
+    "unet-4x4": (4, 3, ORIGINAL),
+    "unet-5x5": (5, 3, ORIGINAL),
+    "unet-6x6": (6, 3, ORIGINAL),
+    "unet-7x7": (7, 3, ORIGINAL),
+}
+
+
+def get_args(argv=None):
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="grids.py")
+    parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)")
+    parser.add_argument("--only", nargs="+", choices=list(ROWS), help="run only these rows (default: all, in table order)")
+    parser.add_argument("--runs", default="runs/grids", help="folder of the rows' run folders (default runs/grids)")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "grids.json"), help="results file, updated row by row (default bench/grids.json)")
+    parser.add_argument("--retrain", action="store_true", help="train rows again even if their run folder is complete")
+    return parser.parse_args(argv)
+
+
+def commands(name, data, runs):
+    """The train.py and evaluate.py commands of one row, as argument lists."""
+    grid, epochs, extra = ROWS[name]
+    out = str(pathlib.Path(runs) / name)
+    train = ["python", "train.py", "--data", data, "--grid", str(grid), "--epochs", str(epochs), *extra, "--out", out]
+    evaluate = ["python", "evaluate.py", "--model", out, "--data", data, "--plot", f"{out}/reassembled.png"]
+    return train, evaluate
+
+
+def run_row(name, data, runs, retrain):
+    train, evaluate = commands(name, data, runs)
+    folder = pathlib.Path(runs) / name
+    if retrain or not (folder / "metrics.json").is_file():
+        started = time.perf_counter()
+        run([*train, "--quiet", "--overwrite"])
+        wall = time.perf_counter() - started
+        utils.save_json({"wall_seconds": round(wall, 1)}, folder / "wall.json")
+        run(evaluate)
+    test = utils.load_json(folder / "metrics.json")
+    val = utils.load_json(folder / "val_metrics.json")
+    return {
+        "grid": test["grid"],
+        "epochs": ROWS[name][1],
+        **{key: test[key] for key in utils.METRIC_NAMES},
+        "train_seconds": val["train_seconds"],
+        "wall_seconds": utils.load_json(folder / "wall.json")["wall_seconds"],
+        "parameters": val["parameters"],
+        "train_command": " ".join(train),
+        "evaluate_command": " ".join(evaluate),
+    }
+
+
+def run(command):
+    print("$", " ".join(command), flush=True)
+    result = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"}, check=False)
+    if result.returncode:
+        raise RuntimeError(f"{command[1]} failed (exit {result.returncode}): {' '.join(command)}")
+
+
+def markdown(results):
+    lines = [
+        "| network | grid | epochs | exact | pieces | permutation | τ | training | parameters |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results.items():
+        network = "piece transformer (default)" if name.startswith("transformer") else "original U-Net"
+        minutes, seconds = divmod(round(row["train_seconds"]), 60)
+        lines.append(
+            f"| {network} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | {100 * row['exact']:.2f} % | "
+            f"{100 * row['pieces']:.2f} % | {100 * row['permutation']:.2f} % | {row['kendall_tau']:.4f} | "
+            f"{minutes} min {seconds:02d} s | {row['parameters']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = get_args(argv)
+
+    def work():
+        path = pathlib.Path(args.json)
+        results = utils.load_json(path) if path.is_file() else {}
+        for name in args.only or ROWS:
+            results[name] = run_row(name, args.data, args.runs, args.retrain)
+            ordered = {key: results[key] for key in ROWS if key in results}
+            utils.save_json(ordered, path)  # row by row: a stopped run keeps what it measured
+        print(markdown({key: results[key] for key in ROWS if key in results}))
+
+    run_script("grids.py", work)
+
+
+if __name__ == "__main__":
+    main()
