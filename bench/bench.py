@@ -9,13 +9,13 @@ bench/results-quick.json with --quick, so a quick run never replaces the full re
 1. prep: shuffled puzzles + heatmap targets per second, our batched numpy pipeline vs a
    reference made the original MNIST port's way (per image, Python loops, float64 maps,
    all materialised; our re-implementation of that approach, not its code).
-2. pipeline: training digits/s of the default U-Net fed by train.py's own PuzzleBatches
+2. pipeline: training digits/s of the original U-Net fed by train.py's own PuzzleBatches
    vs the same model fed the same batches from arrays already in memory.
 3. memory: peak RSS of whole train.py processes (one epoch on the full training set) at
    2x2 and 7x7, read with os.wait4 by a small go-between process.
 4. evaluation: puzzles/s of decoding (both methods) + reassembly + metrics at 2x2 and 7x7
    on 10,000 test digits, and the wall time of the whole evaluate.py at 7x7.
-5. time to accuracy (full mode only): train.py at 2x2 with default settings, wall time
+5. time to accuracy (full mode only): train.py at 2x2 (--arch, default settings), wall time
    until the validation exact rate first reaches 99.9 % (read from log.csv), then
    evaluate.py on the test split.
 
@@ -50,12 +50,21 @@ GOALS = {
 }
 
 
+# train.py flags of each network the train.py sections can run: the original U-Net exactly
+# as it was the default when bench/results.json was measured, or today's default.
+NETWORKS = {
+    "unet": ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"],
+    "transformer": ["--arch", "transformer", "--loss", "softmax"],
+}
+
+
 def get_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute; figures indicative only")
     parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)")
     parser.add_argument("--json", default=None, help="where to write the results (default bench/results.json; with --quick, bench/results-quick.json)")
     parser.add_argument("--only", nargs="+", choices=list(GOALS), help="run only these sections")
+    parser.add_argument("--arch", default="unet", choices=list(NETWORKS), help="network of the train.py runs in sections 3 and 5 (default unet: the original U-Net, the faster and more accurate network at 2x2, with which bench/results.json was measured)")
     return parser.parse_args(argv)
 
 
@@ -175,15 +184,15 @@ def run_measured(args, cwd=None):
     return result.returncode, seconds, peak_mb, result.stdout + result.stderr
 
 
-def train_command(data, grid, out, extra=()):
-    return [sys.executable, str(ROOT / "train.py"), "--data", data, "--grid", str(grid), "--out", str(out), "--quiet", *extra]
+def train_command(data, grid, out, arch, extra=()):
+    return [sys.executable, str(ROOT / "train.py"), "--data", data, "--grid", str(grid), "--out", str(out), "--quiet", *NETWORKS[arch], *extra]
 
 
-def bench_memory(data, quick, workdir):
+def bench_memory(data, quick, workdir, arch):
     rows = {}
     for g in (2, 7):
         extra = ["--epochs", "1"] + (["--train-size", "1000", "--val-size", "500"] if quick else [])
-        code, seconds, peak_mb, output = run_measured(train_command(data, g, workdir / f"memory-{g}x{g}", extra))
+        code, seconds, peak_mb, output = run_measured(train_command(data, g, workdir / f"memory-{g}x{g}", arch, extra))
         if code != 0:
             raise RuntimeError(f"train.py at {g}x{g} failed:\n{output[-2000:]}")
         rows[f"{g}x{g}"] = {"peak_rss_mb": peak_mb, "seconds": seconds}
@@ -223,9 +232,9 @@ def bench_evaluation(x_test, data, quick, workdir):
 
 
 # ------------------------------------------------------------------ 5. time to accuracy
-def bench_time_to_accuracy(data, workdir, target=0.999, budget_s=330):
+def bench_time_to_accuracy(data, workdir, arch, target=0.999, budget_s=330):
     out = workdir / "accuracy-2x2"
-    code, seconds, _, output = run_measured(train_command(data, 2, out))
+    code, seconds, _, output = run_measured(train_command(data, 2, out, arch))
     if code != 0:
         raise RuntimeError(f"train.py failed:\n{output[-2000:]}")
     from train import read_log
@@ -281,7 +290,7 @@ def main(argv=None):
         sections.insert(0, "memory")  # evaluation scores the 7x7 model the memory run trains
     (x_train, _), (x_test, _) = utils.load_mnist(args.data)
     results = {"command": " ".join(["python", "bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
-               "data": args.data, "quick": args.quick}
+               "data": args.data, "quick": args.quick, "arch": args.arch}
     if args.data == "sample" or args.quick:
         print("note: quick mode or the bundled sample: figures are indicative only")
     with tempfile.TemporaryDirectory() as workdir:
@@ -295,11 +304,11 @@ def main(argv=None):
             elif name == "pipeline":
                 results[name] = bench_pipeline(x_train, args.quick)
             elif name == "memory":
-                results[name] = bench_memory(args.data, args.quick, workdir)
+                results[name] = bench_memory(args.data, args.quick, workdir, args.arch)
             elif name == "evaluation":
                 results[name] = bench_evaluation(x_test, args.data, args.quick, workdir)
             else:
-                results[name] = bench_time_to_accuracy(args.data, workdir)
+                results[name] = bench_time_to_accuracy(args.data, workdir, args.arch)
             print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     print(report(results))
     utils.save_json(results, args.json)

@@ -11,8 +11,6 @@ The table is written as JSON (--json, default bench/grids.json) and printed as M
 for the README.
 """
 
-import argparse
-import json
 import os
 import pathlib
 import subprocess
@@ -22,19 +20,19 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import utils  # noqa: E402
-from evaluate import CleanArgumentParser, run_script  # noqa: E402
+import utils
+from evaluate import CleanArgumentParser, run_script
 
 # name -> (grid, epochs, extra train.py flags). The original U-Net rows use the original
 # port's network and loss and no warm-up: exactly the settings of the old 2x2 default.
 ORIGINAL = ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"]
 ROWS = {
     "transformer-2x2": (2, 4, []),
-    "transformer-3x3": (3, 5, []),
-    "transformer-4x4": (4, 8, []),
+    "transformer-3x3": (3, 8, []),
+    "transformer-4x4": (4, 20, []),
     "transformer-5x5": (5, 6, []),
     "transformer-6x6": (6, 6, []),
-    "transformer-7x7": (7, 12, []),
+    "transformer-7x7": (7, 20, []),
     "unet-2x2": (2, 5, ORIGINAL),
     "unet-3x3": (3, 3, ORIGINAL),
     "unet-4x4": (4, 3, ORIGINAL),

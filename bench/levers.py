@@ -2,8 +2,8 @@
 
     python bench/levers.py [--steps 60] [--json bench/levers.json]
 
-Every lever trains the default 2x2 U-Net on the same PuzzleBatches for --steps steps; the
-rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
+Every lever trains the original 2x2 U-Net (--arch unet) on the same PuzzleBatches for
+--steps steps; the rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
 is kept, so drift in the machine's speed hits all of them alike. Digits per second only:
 whether a lever also learns as well is a separate question (see the README).
 """

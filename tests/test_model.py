@@ -104,3 +104,89 @@ def test_mixed_precision_unet_keeps_float32_heatmaps(size):
     assert keras.mixed_precision.global_policy().name == "float32"  # no global state touched
     out = model.predict_on_batch(np.zeros((2, *size, 1), np.float32))
     assert out.shape == (2, *size, 9) and out.dtype == np.float32
+
+
+# ------------------------------------------------------------------ piece transformer
+@pytest.mark.parametrize("grid", [1, 2, 3, 4, 5, 7, (2, 5)])
+def test_piece_transformer_gives_one_heatmap_per_piece_at_the_puzzle_size(grid):
+    height, width = utils.padded_shape((28, 28), grid)
+    k = int(np.prod(utils.parse_grid(grid)))
+    model = model_utils.build_piece_transformer((height, width, 1), grid, dim=16, blocks=1, heads=2)
+    out = model(np.zeros((2, height, width, 1), np.float32))
+    assert tuple(out.shape) == (2, height, width, k)
+    assert out.dtype == "float32"
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 5)])
+def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid):
+    """Shuffling the slots shuffles the heatmaps' slots the same way: no slot is special."""
+    height, width = utils.padded_shape((28, 28), grid)
+    model = model_utils.build_piece_transformer((height, width, 1), grid, dim=16, blocks=2, heads=2)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    puzzles = random_images(3, height, width)
+    k = int(np.prod(utils.parse_grid(grid)))
+    moves = np.stack([rng.permutation(k) for _ in range(3)])
+    moved = utils.apply_permutation(puzzles, moves, grid)
+    scores = utils.slot_scores(model.predict_on_batch(utils.to_model_input(puzzles)), grid)  # (N, K, S)
+    moved_scores = utils.slot_scores(model.predict_on_batch(utils.to_model_input(moved)), grid)
+    assert np.abs(scores).max() > 0.1  # not the trivial all-zero output
+    for i in range(3):
+        # Slot s of the moved puzzle holds the piece of slot moves[i, s] of the original.
+        np.testing.assert_allclose(moved_scores[i], scores[i][:, moves[i]], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"input_shape": (28, 28)}, "input_shape"), ({"input_shape": (28, 28, 1), "grid": 3}, "pad it first"),
+     ({"input_shape": (28, 28, 1), "dim": 10, "heads": 4}, "must divide dim"), ({"input_shape": (28, 28, 1), "blocks": -1}, "blocks")],
+)
+def test_piece_transformer_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model_utils.build_piece_transformer(**{"grid": 2, **kwargs})
+
+
+def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_path):
+    model = model_utils.build_piece_transformer((30, 30, 1), 3, dim=16, blocks=1, heads=2)
+    model.compile(optimizer="adam", loss=model_utils.heatmap_cross_entropy)
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    x = rng.random((3, 30, 30, 1), dtype=np.float32)
+    expected = model.predict_on_batch(x)
+    model.save(tmp_path / "net.keras")
+    loaded = keras.models.load_model(tmp_path / "net.keras")
+    np.testing.assert_array_equal(loaded.predict_on_batch(x), expected)
+    assert loaded.loss is model_utils.heatmap_cross_entropy
+
+
+# ------------------------------------------------------------------------- losses
+@pytest.mark.parametrize("grid", [2, 3, 7])
+def test_keras_and_numpy_heatmap_losses_agree(grid):
+    height, width = utils.padded_shape((28, 28), grid)
+    k = int(np.prod(utils.parse_grid(grid)))
+    rng = np.random.default_rng(0)
+    permutation = np.stack([rng.permutation(k) for _ in range(4)])
+    target = utils.make_heatmaps(permutation, grid, (height, width))
+    logits = rng.normal(0, 2, size=target.shape).astype(np.float32)
+    keras_loss = float(np.mean(keras.ops.convert_to_numpy(model_utils.heatmap_cross_entropy(target, logits))))
+    assert keras_loss == pytest.approx(model_utils.heatmap_loss(logits, target, "softmax"), rel=1e-4)
+    assert model_utils.heatmap_loss(logits, target, "mse") == pytest.approx(np.mean((logits - target) ** 2), rel=1e-6)
+
+
+def test_heatmap_cross_entropy_prefers_the_true_heatmaps_to_a_flat_or_wrong_answer():
+    grid = 3
+    rng = np.random.default_rng(0)
+    permutation = np.stack([rng.permutation(9) for _ in range(4)])
+    target = utils.make_heatmaps(permutation, grid, (30, 30))
+    wrong = utils.make_heatmaps(np.roll(permutation, 1, axis=1), grid, (30, 30))
+
+    def loss(logits):
+        return float(np.mean(keras.ops.convert_to_numpy(model_utils.heatmap_cross_entropy(target, logits))))
+
+    right, flat, swapped = loss(10 * target), loss(np.zeros_like(target)), loss(10 * wrong)
+    assert right < flat < swapped
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        model_utils.heatmap_loss(np.zeros((1, 4, 4, 4)), np.zeros((1, 4, 4, 4)), "l1")

@@ -76,7 +76,8 @@ def test_training_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
 
 def test_help_documents_every_flag():
     for script, flags in [("train.py", ["--grid", "--epochs", "--batch-size", "--learning-rate", "--sigma", "--data", "--train-size",
-                                        "--val-size", "--filters", "--depth", "--decode", "--seed", "--out", "--resume"]),
+                                        "--val-size", "--arch", "--loss", "--dim", "--blocks", "--heads",
+                                        "--filters", "--depth", "--warmup-steps", "--decode", "--seed", "--out", "--resume"]),
                           ("evaluate.py", ["--model", "--data", "--split", "--num", "--decode", "--seed", "--plot", "--show"])]:
         result = run(script, "--help")
         assert result.returncode == 0
@@ -108,6 +109,10 @@ BAD_INPUT = [
     ("unwritable out folder", "train.py", ["--data", "sample", "--out", "{tmp}/a_file/run"], "cannot create the run folder"),
     ("non-numeric flag", "train.py", ["--learning-rate", "fast"], "invalid float value"),
     ("unknown dtype policy", "train.py", ["--data", "sample", "--dtype-policy", "float8"], "invalid choice: 'float8'"),
+    ("unknown network", "train.py", ["--data", "sample", "--arch", "resnet"], "invalid choice: 'resnet'"),
+    ("unknown loss", "train.py", ["--data", "sample", "--loss", "l1"], "invalid choice: 'l1'"),
+    ("heads not dividing dim", "train.py", ["--data", "sample", "--dim", "100", "--heads", "3"], "--heads (3) must divide --dim (100)"),
+    ("negative warm-up", "train.py", ["--data", "sample", "--warmup-steps", "-1"], "--warmup-steps must be >= 0"),
     ("missing model file", "evaluate.py", ["--model", "{tmp}/nothing.keras", "--data", "sample"], "no model at"),
     ("unknown decode (evaluate)", "evaluate.py", ["--model", "{tmp}", "--decode", "greedy"], "invalid choice: 'greedy'"),
     ("broken model file", "evaluate.py", ["--model", "{tmp}/broken.keras", "--data", "sample"], "is not a loadable .keras model"),
@@ -184,6 +189,17 @@ def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
     assert result["val"]["hungarian"]["exact"] > 0.5 > 10 * chance
 
 
+def test_the_original_unet_with_mse_still_learns_2x2(tmp_path):
+    """The original port's network and loss stay reachable by flags, and still work."""
+    import train
+
+    result = train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400, arch="unet", loss="mse",
+                         warmup_steps=0, out=str(tmp_path / "run"), verbose=0)
+    assert result["val"]["hungarian"]["exact"] > 0.5
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["arch"], config["loss"]) == ("unet", "mse")
+
+
 def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
     out, _ = trained_run
     result = run("evaluate.py", "--model", out, "--data", "sample", "--split", "val", "--metrics", tmp_path / "val.json")
@@ -192,17 +208,18 @@ def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
     assert metrics["split"] == "val" and metrics["num_puzzles"] == 64  # the run's --val-size
 
 
-def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(tmp_path):
+@pytest.mark.parametrize("arch, first_layer", [("transformer", "pieces"), ("unet", "down0_conv1")])
+def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(tmp_path, arch, first_layer):
     import keras
 
     import train
 
     out = tmp_path / "bf16"
     train.train(data="sample", train_size=128, val_size=32, epochs=1, batch_size=64, dtype_policy="mixed_bfloat16",
-                lr_schedule="constant", out=str(out), verbose=0)
+                lr_schedule="constant", arch=arch, out=str(out), verbose=0)
     assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
     model = keras.models.load_model(out / "final.keras")
-    assert model.get_layer("down0_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer(first_layer).dtype_policy.name == "mixed_bfloat16"
     assert model.predict_on_batch(np.zeros((2, 28, 28, 1), np.float32)).dtype == np.float32
     config = json.loads((out / "config.json").read_text())
     assert config["dtype_policy"] == "mixed_bfloat16" and config["lr_schedule"] == "constant"

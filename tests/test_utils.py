@@ -327,3 +327,16 @@ def test_plot_puzzles_writes_a_png_and_marks_wrong_pieces(tmp_path, digits):
 def test_plot_history_writes_a_png(tmp_path):
     utils.plot_history({"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "val_exact": [0.5, 0.9]}, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_softmax_heatmaps_peak_at_one_where_the_logits_peak():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(2, 28, 28, 4)).astype(np.float32)
+    maps = utils.softmax_heatmaps(logits)
+    assert maps.shape == logits.shape and maps.dtype == np.float32
+    np.testing.assert_allclose(maps.max(axis=(1, 2)), 1.0)
+    assert (maps > 0).all()
+    flat = logits.reshape(2, -1, 4)
+    np.testing.assert_array_equal(maps.reshape(2, -1, 4).argmax(axis=1), flat.argmax(axis=1))
+    with pytest.raises(ValueError, match="must be"):
+        utils.softmax_heatmaps(logits[0])
