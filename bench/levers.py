@@ -1,16 +1,24 @@
 """Training speed of the levers a Keras user would try, each against the default, in one process.
 
     python bench/levers.py [--steps 60] [--json bench/levers.json]
+    python bench/levers.py --threads [--json bench/threads.json]
 
 Every lever trains the original 2x2 U-Net (--arch unet) on the same PuzzleBatches for
 --steps steps; the rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
 is kept, so drift in the machine's speed hits all of them alike. Digits per second only:
 whether a lever also learns as well is a separate question (see the README).
+
+TensorFlow's thread pools are fixed once it starts, so --threads measures them in child
+processes instead: each setting of (intra-op, inter-op) threads trains the default lever
+in a fresh process, the settings interleaved round by round; a child's start-up and
+warm-up steps are not timed.
 """
 
 import argparse
+import json
 import os
 import pathlib
+import subprocess
 import sys
 import time
 
@@ -53,25 +61,57 @@ def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32
     return train_round
 
 
+# (intra-op, inter-op) threads; 0 lets TensorFlow choose (one per core), its default.
+THREADS = [(0, 0), (1, 1), (2, 1), (1, 2), (2, 2), (4, 2)]
+
+
+def measure_threads(args):
+    """Digits/s of the default lever under each thread setting, interleaved child processes."""
+    rates = {setting: [] for setting in THREADS}
+    for _ in range(args.rounds):
+        for intra, inter in THREADS:
+            child = [sys.executable, __file__, "--data", args.data, "--steps", str(args.steps), "--child-threads", str(intra), str(inter)]
+            result = subprocess.run(child, capture_output=True, text=True, check=False)
+            if result.returncode:
+                raise RuntimeError(f"levers.py child ({intra}, {inter} threads) failed:\n{result.stderr[-2000:]}")
+            rates[(intra, inter)].append(json.loads(result.stdout.strip().splitlines()[-1])["digits_per_s"])
+    base = max(rates[(0, 0)])
+    return {f"intra {intra}, inter {inter}" if intra else "TensorFlow's default (one per core)":
+            {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for (intra, inter), values in rates.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="sample", help="MNIST source (default: the bundled sample)")
     parser.add_argument("--steps", type=int, default=60, help="training steps per round (default 60)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per lever (default 3)")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "levers.json"), help="where to write the results")
+    parser.add_argument("--threads", action="store_true", help="measure TensorFlow's thread settings instead (default --json bench/threads.json)")
+    parser.add_argument("--child-threads", nargs=2, type=int, metavar=("INTRA", "INTER"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", default=None, help="where to write the results (default bench/levers.json, or bench/threads.json)")
     args = parser.parse_args(argv)
-    (x_train, _), _ = utils.load_mnist(args.data)
-    need = args.steps * 256
-    data = np.resize(x_train, (need, *x_train.shape[1:])) if len(x_train) < need else x_train
-    trainers = {name: make_trainer(data, args.steps, **settings) for name, settings in LEVERS.items()}
-    rates = {name: [] for name in LEVERS}
-    for _ in range(args.rounds):
-        for name, train_round in trainers.items():
-            rates[name].append(train_round())
-    base = max(rates["default (batch 128)"])
-    results = {name: {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for name, values in rates.items()}
+    args.json = args.json or str(ROOT / "bench" / ("threads.json" if args.threads else "levers.json"))
+    if args.threads:
+        results = measure_threads(args)
+    else:
+        (x_train, _), _ = utils.load_mnist(args.data)
+        need = args.steps * 256
+        data = np.resize(x_train, (need, *x_train.shape[1:])) if len(x_train) < need else x_train
+        if args.child_threads:  # one setting, one round, for measure_threads
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(args.child_threads[0])
+            tf.config.threading.set_inter_op_parallelism_threads(args.child_threads[1])
+            print(json.dumps({"digits_per_s": make_trainer(data, args.steps)()}))
+            return
+        trainers = {name: make_trainer(data, args.steps, **settings) for name, settings in LEVERS.items()}
+        rates = {name: [] for name in LEVERS}
+        for _ in range(args.rounds):
+            for name, train_round in trainers.items():
+                rates[name].append(train_round())
+        base = max(rates["default (batch 128)"])
+        results = {name: {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for name, values in rates.items()}
     for name, row in results.items():
-        print(f"{name:<30} {row['digits_per_s']:>7.0f} digits/s   {row['ratio']:.2f}x")
+        print(f"{name:<36} {row['digits_per_s']:>7.0f} digits/s   {row['ratio']:.2f}x")
     utils.save_json({"command": "python bench/levers.py " + " ".join(argv if argv is not None else sys.argv[1:]), **results}, args.json)
     print(f"written to {args.json}")
 

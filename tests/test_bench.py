@@ -15,6 +15,7 @@ import utils
 
 sys.path.insert(0, str(ROOT / "bench"))
 import bench  # noqa: E402
+import grids  # noqa: E402
 
 
 @pytest.mark.parametrize("grid", [(2, 2), (3, 3), (7, 7), (2, 5)])
@@ -36,3 +37,28 @@ def test_quick_prep_section_runs_and_writes_json(tmp_path):
     rows = json.loads((tmp_path / "r.json").read_text())["prep"]["rows"]
     assert [row["grid"] for row in rows] == ["2x2", "4x4", "7x7"]
     assert all(row["ours_per_s"] > 0 and row["reference_per_s"] > 0 for row in rows)
+
+
+def test_every_row_of_the_grid_table_is_a_valid_train_and_evaluate_command():
+    """bench/grids.py's rows are the README's commands: each must parse and pass the checks."""
+    import evaluate
+    import train
+
+    for name, (grid, epochs, _) in grids.ROWS.items():
+        train_command, evaluate_command = grids.commands(name, "sample", "runs/grids")
+        assert train_command[:2] == ["python", "train.py"] and evaluate_command[:2] == ["python", "evaluate.py"]
+        args = vars(train.get_args(train_command[2:]))
+        args.pop("quiet")
+        train.check_settings({**train.DEFAULTS, **args})
+        assert (args["grid"], args["epochs"], args["out"]) == (str(grid), epochs, f"runs/grids/{name}")
+        assert args["arch"] == name.split("-")[0]
+        assert evaluate.get_args(evaluate_command[2:]).model == args["out"]
+
+
+def test_grid_table_markdown_has_one_row_per_result():
+    row = {"grid": [4, 4], "epochs": 3, "exact": 0.5, "pieces": 0.75, "permutation": 0.25, "kendall_tau": 0.5,
+           "train_seconds": 125.0, "parameters": 1234}
+    table = grids.markdown({"transformer-4x4": row, "unet-4x4": row}).splitlines()
+    assert len(table) == 4
+    assert table[2] == "| piece transformer (default) | 4x4 | 3 | 50.00 % | 75.00 % | 25.00 % | 0.5000 | 2 min 05 s | 1,234 |"
+    assert table[3].startswith("| original U-Net | 4x4 |")
