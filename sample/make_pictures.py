@@ -1,6 +1,6 @@
 """Regenerates the README's pictures in sample/ with the project's own code.
 
-    python sample/make_pictures.py                      # puzzles.png and unet.png
+    python sample/make_pictures.py      # puzzles.png, piece_transformer.png and unet.png
     python evaluate.py --model runs/mnist-2x2 --data ../shared/data/mnist.npz \
         --plot sample/reassembled-2x2.png               # the reassembly picture
 
@@ -82,7 +82,59 @@ def unet_picture(path, input_shape=(28, 28, 1), num_outputs=4):
     plt.close(fig)
 
 
+def piece_transformer_picture(path, grid=3, seed=0):
+    """The default network on one 3x3 puzzle: pieces -> vectors -> attention -> heatmaps."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    import model_utils
+
+    _, (x_test, _) = utils.load_mnist("sample")
+    digits = x_test[:1]
+    shuffled, permutation = utils.shuffle_pieces(digits, grid, seed)
+    heatmaps = utils.heatmap_colours(utils.make_heatmaps(permutation, grid, digits.shape[1:]))[0]
+    size = shuffled.shape[1]
+    params = model_utils.build_piece_transformer((size, size, 1), grid).count_params()
+    k = grid * grid
+
+    fig = plt.figure(figsize=(10, 3.2))
+    left = fig.add_axes([0.01, 0.2, 0.19, 0.62])
+    left.imshow(shuffled[0], cmap="gray")
+    left.set_title("shuffled puzzle", fontsize=9)
+    right = fig.add_axes([0.8, 0.2, 0.19, 0.62])
+    right.imshow(heatmaps)
+    right.set_title(f"{k} heatmaps (one colour each)", fontsize=9)
+    for ax in (left, right):
+        for line in range(1, grid):
+            ax.axhline(line * size / grid - 0.5, color="tab:blue", lw=0.8)
+            ax.axvline(line * size / grid - 0.5, color="tab:blue", lw=0.8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    mid = fig.add_axes([0.21, 0.0, 0.58, 0.92])
+    mid.set_xlim(0, 10)
+    mid.set_ylim(-2.8, k + 0.3)
+    mid.axis("off")
+    stages = [(0.9, "one vector\nper piece"), (5.0, "attention between all pieces\n(4 transformer blocks,\nno position embedding)"), (9.1, "paint each slot")]
+    for i in range(k):
+        y = k - i - 0.5
+        for x in (1.4, 8.6):
+            mid.add_patch(Rectangle((x - 0.25, y - 0.3), 0.5, 0.6, color="tab:orange", alpha=0.8))
+        mid.add_patch(FancyArrowPatch((1.7, y), (8.3, y), arrowstyle="-", color="lightgray", lw=0.8))
+    mid.add_patch(Rectangle((3.3, 0.3), 3.4, k - 0.6, color="tab:blue", alpha=0.15))
+    for x, label in stages:
+        mid.text(x, -0.3, label, ha="center", va="top", fontsize=8)
+    mid.text(5.0, k / 2, "self-attention\n+ MLP\n  x 4", ha="center", va="center", fontsize=9)
+    fig.suptitle(
+        f"Piece transformer ({params:,} parameters at 3x3): conv with kernel = stride = one piece, transformer blocks, "
+        "transposed conv back to the pixels",
+        fontsize=8,
+    )
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     puzzles_picture(HERE / "puzzles.png")
+    piece_transformer_picture(HERE / "piece_transformer.png")
     unet_picture(HERE / "unet.png")
-    print(f"wrote {HERE / 'puzzles.png'} and {HERE / 'unet.png'}")
+    print(f"wrote {HERE / 'puzzles.png'}, {HERE / 'piece_transformer.png'} and {HERE / 'unet.png'}")
