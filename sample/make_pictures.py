@@ -1,8 +1,8 @@
 """Regenerates the README's pictures in sample/ with the project's own code.
 
     python sample/make_pictures.py      # puzzles.png, piece_transformer.png and unet.png
-    python evaluate.py --model runs/mnist-2x2 --data ../shared/data/mnist.npz \
-        --plot sample/reassembled-2x2.png               # the reassembly picture
+    python bench/grids.py --data ../shared/data/mnist.npz --only transformer-4x4
+        # the reassembly pictures: runs/grids/transformer-NxN/reassembled.png
 
 Digits come from the bundled sample (sample/mnist_sample.npz), test split.
 """
