@@ -156,7 +156,9 @@ def train(**settings):
     check_settings(config)
     out, staging = check_run_folder(config["out"], overwrite, resume)
     if resume:
-        config = {**DEFAULTS, **utils.load_json(staging / "config.json"), "out": config["out"]}
+        # A run saved before --arch existed was the original U-Net with MSE and no warm-up.
+        before_arch = {"arch": "unet", "loss": "mse", "warmup_steps": 0}
+        config = {**DEFAULTS, **before_arch, **utils.load_json(staging / "config.json"), "out": config["out"]}
 
     # Everything that can be wrong with the data is found before a file is written.
     (x_train, _), _ = utils.load_mnist(config["data"])
