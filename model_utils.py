@@ -180,7 +180,7 @@ def heatmap_cross_entropy(y_true, y_pred):
 
 
 def heatmap_loss(heatmaps, targets, loss):
-    """The training loss, in numpy, for scoring: the batch mean of ``mse`` or ``softmax``.
+    """The training loss, for scoring: the batch mean of ``mse`` or ``softmax``.
 
     Args:
         heatmaps: ``(N, H, W, K)`` model outputs.
@@ -191,19 +191,7 @@ def heatmap_loss(heatmaps, targets, loss):
         return float(np.mean((heatmaps - targets) ** 2))
     if loss != "softmax":
         raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(utils.LOSSES)}")
-    n, k = len(heatmaps), heatmaps.shape[-1]
-    logits = heatmaps.reshape(n, -1, k).astype(np.float64)
-    target = targets.reshape(n, -1, k).astype(np.float64)
-    where = target / np.maximum(target.sum(axis=1, keepdims=True), 1e-12)
-    which = target / np.maximum(target.sum(axis=2, keepdims=True), 1e-12)
-    where_loss = -(where * _log_softmax(logits, axis=1)).sum(axis=1).mean()
-    which_loss = -(which * _log_softmax(logits, axis=2)).sum(axis=2).mean()
-    return float(where_loss + which_loss)
-
-
-def _log_softmax(x, axis):
-    x = x - x.max(axis=axis, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+    return float(np.mean(ops.convert_to_numpy(heatmap_cross_entropy(targets, heatmaps))))
 
 
 KERAS_LOSSES = {"softmax": heatmap_cross_entropy, "mse": "mse"}

@@ -161,15 +161,25 @@ def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_p
 
 # ------------------------------------------------------------------------- losses
 @pytest.mark.parametrize("grid", [2, 3, 7])
-def test_keras_and_numpy_heatmap_losses_agree(grid):
+def test_heatmap_cross_entropy_is_the_two_way_cross_entropy_of_the_docstring(grid):
     height, width = utils.padded_shape((28, 28), grid)
     k = int(np.prod(utils.parse_grid(grid)))
     rng = np.random.default_rng(0)
     permutation = np.stack([rng.permutation(k) for _ in range(4)])
     target = utils.make_heatmaps(permutation, grid, (height, width))
     logits = rng.normal(0, 2, size=target.shape).astype(np.float32)
-    keras_loss = float(np.mean(keras.ops.convert_to_numpy(model_utils.heatmap_cross_entropy(target, logits))))
-    assert keras_loss == pytest.approx(model_utils.heatmap_loss(logits, target, "softmax"), rel=1e-4)
+
+    def log_softmax(x, axis):  # a float64 numpy reference
+        x = x - x.max(axis=axis, keepdims=True)
+        return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+    flat_logits, flat_target = logits.reshape(4, -1, k).astype(np.float64), target.reshape(4, -1, k).astype(np.float64)
+    where = flat_target / flat_target.sum(axis=1, keepdims=True)  # each heatmap over the pixels
+    which = flat_target / np.maximum(flat_target.sum(axis=2, keepdims=True), 1e-12)  # each pixel over the heatmaps
+    expected = -(where * log_softmax(flat_logits, 1)).sum(axis=1).mean(axis=1) - (which * log_softmax(flat_logits, 2)).sum(axis=2).mean(axis=1)
+    got = keras.ops.convert_to_numpy(model_utils.heatmap_cross_entropy(target, logits))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert model_utils.heatmap_loss(logits, target, "softmax") == pytest.approx(expected.mean(), rel=1e-4)
     assert model_utils.heatmap_loss(logits, target, "mse") == pytest.approx(np.mean((logits - target) ** 2), rel=1e-6)
 
 
