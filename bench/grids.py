@@ -21,11 +21,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import utils
+from bench import NETWORKS
 from evaluate import CleanArgumentParser, run_script
 
 # name -> (grid, epochs, extra train.py flags). The original U-Net rows use the original
-# port's network and loss and no warm-up: exactly the settings of the old 2x2 default.
-ORIGINAL = ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"]
+# port's network and loss and no warm-up: exactly the settings of the old 2x2 default,
+# the same flags as bench.py's U-Net runs.
+ORIGINAL = NETWORKS["unet"]
 ROWS = {
     "transformer-2x2": (2, 4, []),
     "transformer-3x3": (3, 8, []),
