@@ -9,13 +9,15 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
+import run_folder
 import utils
 
 
 def conv_block(x, filters, name, dtype=None):
-    """Two 3x3 convolutions, each followed by batch norm and ReLU (the seed's block).
+    """Two 3x3 convolutions, each followed by batch norm and ReLU (the original port's block).
 
     Batch norm's moving statistics use momentum 0.9, not Keras' 0.99: with 0.99 they need
     hundreds of steps to forget their initial values, and a short run (the bundled sample
@@ -32,7 +34,7 @@ def conv_block(x, filters, name, dtype=None):
 def build_unet(input_shape, num_outputs, filters=16, depth=2, dtype_policy=None, name="unet"):
     """Builds a U-Net: max-pool encoder, transposed-conv decoder, skip connections.
 
-    With the defaults (16 filters, depth 2) it is the seed's network: blocks of 16, 32
+    With the defaults (16 filters, depth 2) it is the original port's network: blocks of 16, 32
     and 64 filters. Any input size works: the model zero-pads its input at the bottom and
     right to a multiple of ``2**depth`` and crops its output back, both inside the graph,
     so only standard Keras layers are used and the saved ``.keras`` file loads with plain
@@ -129,7 +131,9 @@ def build_piece_transformer(input_shape, grid, dim=128, blocks=4, heads=4, dtype
     rows, cols = utils.parse_grid(grid)
     height, width, _ = input_shape
     if height % rows or width % cols:
-        raise ValueError(f"a {height}x{width} puzzle does not split into a {rows}x{cols} grid; pad it first (utils.pad_to_grid)")
+        raise ValueError(
+            f"a {height}x{width} puzzle does not split into a {rows}x{cols} grid; pad it first (utils.pad_to_grid)"
+        )
     for label, value, low in (("dim", dim, 1), ("blocks", blocks, 0), ("heads", heads, 1)):
         if int(value) != value or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value}")
@@ -187,18 +191,20 @@ def heatmap_loss(heatmaps, targets, loss):
         targets: ``(N, H, W, K)`` target heatmaps.
         loss: ``"mse"`` or ``"softmax"`` (``heatmap_cross_entropy``).
     """
+    utils.check_choice("loss", loss, utils.LOSSES)
     if loss == "mse":
         return float(np.mean((heatmaps - targets) ** 2))
-    if loss != "softmax":
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(utils.LOSSES)}")
     return float(np.mean(ops.convert_to_numpy(heatmap_cross_entropy(targets, heatmaps))))
 
 
 KERAS_LOSSES = {"softmax": heatmap_cross_entropy, "mse": "mse"}
+DEFAULT_LOSS = run_folder.DEFAULTS["loss"]
 
 
 # ------------------------------------------------------------------ scoring
-def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_size=256, progress=False, loss="mse"):
+def score_puzzles(
+    model, originals, shuffled, permutation, grid, sigma, batch_size=256, progress=False, loss=DEFAULT_LOSS
+):
     """Runs the model over puzzles batch by batch and scores both decodings.
 
     Heatmaps are made and dropped one batch at a time, so memory does not grow with the
@@ -213,7 +219,7 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
         sigma: heatmap std used for the loss.
         batch_size: puzzles per forward pass.
         progress: show a Keras progress bar.
-        loss: the run's training loss, ``"mse"`` or ``"softmax"``.
+        loss: the run's training loss, ``"softmax"`` (the default) or ``"mse"``.
 
     Returns:
         ``(loss, metrics, first_heatmaps)``: the mean loss against the true heatmaps;
@@ -226,7 +232,7 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
     # returns every replica's copy of the batch; predict() splits and gathers correctly.
     replicas = getattr(getattr(model, "distribute_strategy", None), "num_replicas_in_sync", 1)
     forward = model.predict_on_batch if replicas == 1 else lambda x: model.predict(x, batch_size=len(x), verbose=0)
-    totals = {method: {name: 0.0 for name in utils.METRIC_NAMES} for method in utils.DECODE_METHODS}
+    totals = {method: dict.fromkeys(utils.METRIC_NAMES, 0.0) for method in utils.DECODE_METHODS}
     loss_total, first_heatmaps = 0.0, None
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -235,7 +241,9 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
         loss_total += heatmap_loss(heatmaps, target, loss) * (stop - start)
         for method in utils.DECODE_METHODS:
             decoded = utils.decode_heatmaps(heatmaps, grid, method)
-            scores = utils.jigsaw_scores(originals[start:stop], shuffled[start:stop], permutation[start:stop], decoded, grid)
+            scores = utils.jigsaw_scores(
+                originals[start:stop], shuffled[start:stop], permutation[start:stop], decoded, grid
+            )
             for name, values in scores.items():
                 totals[method][name] += float(values.sum())
         if first_heatmaps is None:
@@ -247,6 +255,43 @@ def score_puzzles(model, originals, shuffled, permutation, grid, sigma, batch_si
 
 
 # ----------------------------------------------------------------- training
+def make_strategy(name):
+    """The ``tf.distribute`` strategy for ``train.py --strategy``.
+
+    Keras splits each global batch of PuzzleBatches across the strategy's replicas.
+    ``multiworker`` reads the cluster from the ``TF_CONFIG`` environment variable, as
+    every TensorFlow multi-worker job does; every host runs the same command.
+
+    Args:
+        name: ``"single"`` (the default strategy: one device), ``"mirrored"`` (every local
+            device) or ``"multiworker"``.
+    """
+    run_folder.check_choice("strategy", name)
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return MultiWorkerStrategy()
+    return tf.distribute.get_strategy()
+
+
+class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy whose ``reduce`` takes what Keras 3's ``fit`` gives it.
+
+    Keras 3.15 does not train under the plain strategy (keras-team/keras#20585): to learn
+    the input shapes it reduces a whole ``(x, y)`` batch in one call, where the collective
+    reduce takes one value at a time; and it averages each step's scalar loss over
+    ``axis=0``, which a scalar does not have. Here each value is reduced on its own, and
+    a scalar over the replicas only, which is what Keras means in both cases.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        def reduce_one(v):
+            rank = self.experimental_local_results(v)[0].shape.rank
+            return super(MultiWorkerStrategy, self).reduce(reduce_op, v, None if rank == 0 else axis)
+
+        return tf.nest.map_structure(reduce_one, value)
+
+
 class PuzzleBatches(keras.utils.PyDataset):
     """Batches of (shuffled digits, heatmap targets), made on demand.
 
@@ -295,7 +340,7 @@ class JigsawValidation(keras.callbacks.Callback):
     logger and progress bar read them.
     """
 
-    def __init__(self, digits, grid, sigma, seed, decode, batch_size, loss="mse"):
+    def __init__(self, digits, grid, sigma, seed, decode, batch_size, loss=DEFAULT_LOSS):
         super().__init__()
         self.digits, self.grid, self.sigma, self.loss = digits, grid, sigma, loss
         self.decode, self.batch_size = decode, batch_size
@@ -306,7 +351,16 @@ class JigsawValidation(keras.callbacks.Callback):
 
     def score(self):
         """Scores the model now; returns the validation loss and keeps the metrics."""
-        loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid, self.sigma, self.batch_size, loss=self.loss)
+        loss, self.metrics, _ = score_puzzles(
+            self.model,
+            self.digits,
+            self.shuffled,
+            self.permutation,
+            self.grid,
+            self.sigma,
+            self.batch_size,
+            loss=self.loss,
+        )
         return loss
 
     def on_train_begin(self, logs=None):
@@ -318,5 +372,3 @@ class JigsawValidation(keras.callbacks.Callback):
         logs["val_loss"] = loss
         logs["val_exact"] = self.metrics[self.decode]["exact"]
         logs["val_pieces"] = self.metrics[self.decode]["pieces"]
-
-

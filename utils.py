@@ -80,6 +80,18 @@ def parse_grid(grid) -> tuple[int, int]:
     return rows, cols
 
 
+def check_choice(what, value, allowed) -> None:
+    """Raises ValueError unless ``value`` is one of ``allowed``; the one wording of such errors.
+
+    Args:
+        what: what the value is, for the message (``"decode method"``).
+        value: the value given.
+        allowed: the allowed values.
+    """
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(allowed)}")
+
+
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -368,8 +380,7 @@ def decode_heatmaps(heatmaps, grid, method="hungarian") -> np.ndarray:
     Returns:
         permutation: ``(N, K)`` int64, ``permutation[n, s] = k``.
     """
-    if method not in DECODE_METHODS:
-        raise ValueError(f"unknown decode method {method!r}; choose one of {', '.join(DECODE_METHODS)}")
+    check_choice("decode method", method, DECODE_METHODS)
     scores = slot_scores(heatmaps, grid)  # (N, K, S)
     k = scores.shape[1]
     best_slot = scores.argmax(axis=2)  # (N, K)
@@ -502,7 +513,7 @@ def load_mnist(source=None):
         try:
             import keras
 
-            arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data())))
+            arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data()), strict=True))
         except Exception as err:  # no network, blocked host, broken cache...
             warnings.warn(
                 f"could not download MNIST ({type(err).__name__}: {' '.join(str(err).split())}); "
@@ -558,7 +569,9 @@ def _read_idx_folder(folder) -> dict:
         candidates = [folder / (name + ext) for name in names for ext in ("", ".gz")]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            raise FileNotFoundError(f"{folder} has no {stem}[.gz]; an MNIST IDX folder holds {', '.join(_IDX_FILES.values())}")
+            raise FileNotFoundError(
+                f"{folder} has no {stem}[.gz]; an MNIST IDX folder holds {', '.join(_IDX_FILES.values())}"
+            )
         arrays[key] = _read_idx(found)
     return arrays
 
@@ -714,7 +727,9 @@ def plot_puzzles(originals, shuffled, grid, heatmaps=None, reassembled=None, pat
                 for k in np.flatnonzero(wrong[i]):
                     ph, pw = height / rows, width / cols
                     ax.add_patch(
-                        plt.Rectangle(((k % cols) * pw - 0.5, (k // cols) * ph - 0.5), pw, ph, fill=False, ec="red", lw=1.2)
+                        plt.Rectangle(
+                            ((k % cols) * pw - 0.5, (k // cols) * ph - 0.5), pw, ph, fill=False, ec="red", lw=1.2
+                        )
                     )
             ax.set_xticks([])
             ax.set_yticks([])
@@ -731,13 +746,14 @@ def plot_puzzles(originals, shuffled, grid, heatmaps=None, reassembled=None, pat
     return fig
 
 
-def plot_history(history, path) -> None:
+def plot_history(history, path, ylabel="loss") -> None:
     """Plots training curves (``loss``, ``val_loss``, and ``val_exact`` if present) to a PNG.
 
     Args:
         history: a dict of equal-length lists, one per logged quantity (e.g. read from
             the run's ``log.csv``).
         path: the PNG to write (atomically).
+        ylabel: the loss axis' label, e.g. ``"loss (softmax)"``.
     """
     import matplotlib.pyplot as plt
 
@@ -747,7 +763,7 @@ def plot_history(history, path) -> None:
         if key in history:
             ax.plot(epochs, history[key], marker="o", label=key)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (MSE)")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.xaxis.get_major_locator().set_params(integer=True)
     lines = ax.get_lines()

@@ -1,7 +1,9 @@
 """Speed and memory of the jigsaw pipeline, each figure a ratio against a baseline run here.
 
-    python bench/bench.py --quick                                   # under a minute
-    python bench/bench.py --data ../shared/data/mnist.npz           # the full run
+    python -m bench.bench --quick                             # under a minute
+    python -m bench.bench --data path/to/mnist.npz            # the full run
+
+(Run from the repository root: ``-m`` puts it on the path, so the project's modules import.)
 
 Prints one table and writes it as JSON (--json; default bench/results.json, or
 bench/results-quick.json with --quick, so a quick run never replaces the full results):
@@ -24,7 +26,6 @@ and command, interleaved and repeated, so a drift hits both sides.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import subprocess
@@ -32,14 +33,16 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 
+import run_folder
 import utils
+from cli import run_script
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 GOALS = {
     "prep": "ours >= 10x the reference at every grid",
@@ -50,8 +53,8 @@ GOALS = {
 }
 
 
-# train.py flags of each network the train.py sections can run: the original U-Net exactly
-# as it was the default when bench/results.json was measured, or today's default.
+# train.py flags of each network the train.py sections can run: the original port's U-Net
+# and loss, or the piece transformer (train.py's default).
 NETWORKS = {
     "unet": ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"],
     "transformer": ["--arch", "transformer", "--loss", "softmax"],
@@ -61,10 +64,22 @@ NETWORKS = {
 def get_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute; figures indicative only")
-    parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)")
-    parser.add_argument("--json", default=None, help="where to write the results (default bench/results.json; with --quick, bench/results-quick.json)")
+    parser.add_argument(
+        "--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)"
+    )
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="where to write the results (default bench/results.json; with --quick, bench/results-quick.json)",
+    )
     parser.add_argument("--only", nargs="+", choices=list(GOALS), help="run only these sections")
-    parser.add_argument("--arch", default="unet", choices=list(NETWORKS), help="network of the train.py runs in sections 3 and 5 (default unet: the original U-Net, the faster and more accurate network at 2x2, with which bench/results.json was measured)")
+    parser.add_argument(
+        "--arch",
+        default="unet",
+        choices=list(NETWORKS),
+        help="network of the train.py runs in sections 3 and 5 (default unet: the original U-Net, the faster and "
+        "more accurate network at 2x2, with which bench/results.json was measured)",
+    )
     return parser.parse_args(argv)
 
 
@@ -91,7 +106,9 @@ def reference_prepare(images, grid, sigma, seed):
         for slot, piece in enumerate(permutation):
             sr, sc = divmod(slot, cols)
             pr, pc = divmod(int(piece), cols)
-            shuffled[i, sr * ph : (sr + 1) * ph, sc * pw : (sc + 1) * pw] = padded[i, pr * ph : (pr + 1) * ph, pc * pw : (pc + 1) * pw]
+            shuffled[i, sr * ph : (sr + 1) * ph, sc * pw : (sc + 1) * pw] = padded[
+                i, pr * ph : (pr + 1) * ph, pc * pw : (pc + 1) * pw
+            ]
             cy, cx = (sr + 0.5) * ph - 0.5, (sc + 0.5) * pw - 0.5
             heatmaps[i, :, :, piece] = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
     return shuffled, heatmaps, permutations
@@ -112,9 +129,21 @@ def bench_prep(x_train, quick):
         grid = (g, g)
         sigma = utils.default_sigma(x_train.shape[1:], grid)
         digits = x_train[:n]
-        ours = best_rate(lambda: our_prepare(digits, grid, sigma, 0), n)
-        reference = best_rate(lambda: reference_prepare(digits, grid, sigma, 0), n, repeats=1 if not quick else 2)
-        rows.append({"grid": f"{g}x{g}", "digits": n, "ours_per_s": ours, "reference_per_s": reference, "ratio": ours / reference})
+        ours = best_rate(lambda digits=digits, grid=grid, sigma=sigma: our_prepare(digits, grid, sigma, 0), n)
+        reference = best_rate(
+            lambda digits=digits, grid=grid, sigma=sigma: reference_prepare(digits, grid, sigma, 0),
+            n,
+            repeats=1 if not quick else 2,
+        )
+        rows.append(
+            {
+                "grid": f"{g}x{g}",
+                "digits": n,
+                "ours_per_s": ours,
+                "reference_per_s": reference,
+                "ratio": ours / reference,
+            }
+        )
     return {"rows": rows, "met": all(r["ratio"] >= 10 for r in rows)}
 
 
@@ -139,7 +168,7 @@ def bench_pipeline(x_train, quick):
     digits = x_train[: steps * batch_size]
     sigma = utils.default_sigma(x_train.shape[1:], grid)
     batches = PuzzleBatches(digits, grid, sigma, batch_size, seed=0)
-    inputs, targets = (np.concatenate(parts) for parts in zip(*(batches[i] for i in range(len(batches)))))
+    inputs, targets = (np.concatenate(parts) for parts in zip(*(batches[i] for i in range(len(batches))), strict=True))
     keras.utils.set_random_seed(0)
     model = build_unet((28, 28, 1), 4)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
@@ -156,8 +185,14 @@ def bench_pipeline(x_train, quick):
             rates[name].append(len(digits) / (time.perf_counter() - started))
     best = {name: max(values) for name, values in rates.items()}
     ratio = best["pipeline"] / best["arrays"]
-    return {"digits": len(digits), "pipeline_per_s": best["pipeline"], "arrays_per_s": best["arrays"], "ratio": ratio,
-            "all_runs": rates, "met": ratio >= 0.95}
+    return {
+        "digits": len(digits),
+        "pipeline_per_s": best["pipeline"],
+        "arrays_per_s": best["arrays"],
+        "ratio": ratio,
+        "all_runs": rates,
+        "met": ratio >= 0.95,
+    }
 
 
 # ---------------------------------------------------------------------------- 3. memory
@@ -177,7 +212,9 @@ def run_measured(args, cwd=None):
     """Runs a command; returns (exit code, wall seconds, its peak RSS in MB, output)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _MEASURE, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
     seconds = time.perf_counter() - started
     peak = [line for line in result.stderr.splitlines() if line.startswith("peak_rss_kib=")]
     peak_mb = int(peak[-1].split("=")[1]) / 1024 if peak else float("nan")  # ru_maxrss is in KiB on Linux
@@ -185,7 +222,19 @@ def run_measured(args, cwd=None):
 
 
 def train_command(data, grid, out, arch, extra=()):
-    return [sys.executable, str(ROOT / "train.py"), "--data", data, "--grid", str(grid), "--out", str(out), "--quiet", *NETWORKS[arch], *extra]
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--data",
+        data,
+        "--grid",
+        str(grid),
+        "--out",
+        str(out),
+        "--quiet",
+        *NETWORKS[arch],
+        *extra,
+    ]
 
 
 def bench_memory(data, quick, workdir, arch):
@@ -198,7 +247,13 @@ def bench_memory(data, quick, workdir, arch):
         rows[f"{g}x{g}"] = {"peak_rss_mb": peak_mb, "seconds": seconds}
     ratio = rows["7x7"]["peak_rss_mb"] / rows["2x2"]["peak_rss_mb"]
     met = rows["2x2"]["peak_rss_mb"] <= 1500 and rows["7x7"]["peak_rss_mb"] <= 2000 and ratio <= 1.3
-    return {"runs": rows, "ratio_7x7_to_2x2": ratio, "met": met, "epochs": 1, "train_digits": "1000 (quick)" if quick else "all"}
+    return {
+        "runs": rows,
+        "ratio_7x7_to_2x2": ratio,
+        "met": met,
+        "epochs": 1,
+        "train_digits": "1000 (quick)" if quick else "all",
+    }
 
 
 # ------------------------------------------------------------------------ 4. evaluation
@@ -227,8 +282,13 @@ def bench_evaluation(x_test, data, quick, workdir):
     )
     if code != 0:
         raise RuntimeError(f"evaluate.py failed:\n{output[-2000:]}")
-    return {"decode_and_score": rows, "evaluate_7x7_seconds": seconds, "evaluate_7x7_peak_rss_mb": peak_mb, "puzzles": n,
-            "met": seconds < 60}
+    return {
+        "decode_and_score": rows,
+        "evaluate_7x7_seconds": seconds,
+        "evaluate_7x7_peak_rss_mb": peak_mb,
+        "puzzles": n,
+        "met": seconds < 60,
+    }
 
 
 # ------------------------------------------------------------------ 5. time to accuracy
@@ -237,14 +297,12 @@ def bench_time_to_accuracy(data, workdir, arch, target=0.999, budget_s=330):
     code, seconds, _, output = run_measured(train_command(data, 2, out, arch))
     if code != 0:
         raise RuntimeError(f"train.py failed:\n{output[-2000:]}")
-    from train import read_log
-
-    log = read_log(out / "log.csv")
+    log = run_folder.read_log(out)
     reached = next((i for i, exact in enumerate(log["val_exact"]) if exact >= target), None)
     code, _, _, output = run_measured([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data", data])
     if code != 0:
         raise RuntimeError(f"evaluate.py failed:\n{output[-2000:]}")
-    test = json.loads((out / "metrics.json").read_text())
+    test = utils.load_json(out / run_folder.METRICS)
     return {
         "target_val_exact": target,
         "reached_at_epoch": None if reached is None else reached + 1,
@@ -261,21 +319,41 @@ def report(results):
     lines = []
     if "prep" in results:
         for row in results["prep"]["rows"]:
-            lines.append(f"prep {row['grid']:>4}         ours {row['ours_per_s']:>10,.0f}/s   reference {row['reference_per_s']:>8,.0f}/s   {row['ratio']:>7.1f}x")
+            lines.append(
+                f"prep {row['grid']:>4}         ours {row['ours_per_s']:>10,.0f}/s   "
+                f"reference {row['reference_per_s']:>8,.0f}/s   {row['ratio']:>7.1f}x"
+            )
     if "pipeline" in results:
         p = results["pipeline"]
-        lines.append(f"pipeline 2x2      batches {p['pipeline_per_s']:>7,.0f} digits/s   arrays {p['arrays_per_s']:>7,.0f} digits/s   {p['ratio']:>6.2f}x")
+        lines.append(
+            f"pipeline 2x2      batches {p['pipeline_per_s']:>7,.0f} digits/s   "
+            f"arrays {p['arrays_per_s']:>7,.0f} digits/s   {p['ratio']:>6.2f}x"
+        )
     if "memory" in results:
         m = results["memory"]
-        lines.append("memory            " + "   ".join(f"{grid} {run['peak_rss_mb']:,.0f} MB" for grid, run in m["runs"].items()) + f"   7x7/2x2 {m['ratio_7x7_to_2x2']:.2f}x")
+        lines.append(
+            "memory            "
+            + "   ".join(f"{grid} {run['peak_rss_mb']:,.0f} MB" for grid, run in m["runs"].items())
+            + f"   7x7/2x2 {m['ratio_7x7_to_2x2']:.2f}x"
+        )
     if "evaluation" in results:
         e = results["evaluation"]
-        lines.append("evaluation        " + "   ".join(f"{row['grid']} {row['puzzles_per_s']:,.0f} puzzles/s" for row in e["decode_and_score"])
-                     + f"   evaluate.py 7x7 on {e['puzzles']:,}: {e['evaluate_7x7_seconds']:.1f} s")
+        lines.append(
+            "evaluation        "
+            + "   ".join(f"{row['grid']} {row['puzzles_per_s']:,.0f} puzzles/s" for row in e["decode_and_score"])
+            + f"   evaluate.py 7x7 on {e['puzzles']:,}: {e['evaluate_7x7_seconds']:.1f} s"
+        )
     if "time_to_accuracy" in results:
         t = results["time_to_accuracy"]
-        when = "not reached" if t["seconds_to_target"] is None else f"{t['seconds_to_target']:.0f} s (epoch {t['reached_at_epoch']})"
-        lines.append(f"time to accuracy  val exact 99.9 %: {when}; best {100 * t['best_val_exact']:.2f} %; test exact {100 * t['test_exact']:.2f} %")
+        when = (
+            "not reached"
+            if t["seconds_to_target"] is None
+            else f"{t['seconds_to_target']:.0f} s (epoch {t['reached_at_epoch']})"
+        )
+        lines.append(
+            f"time to accuracy  val exact 99.9 %: {when}; best {100 * t['best_val_exact']:.2f} %; "
+            f"test exact {100 * t['test_exact']:.2f} %"
+        )
     for name, value in results.items():
         if isinstance(value, dict) and "met" in value:
             lines.append(f"  goal {name}: {GOALS[name]}: {'met' if value['met'] else 'NOT met'}")
@@ -289,8 +367,12 @@ def main(argv=None):
     if "evaluation" in sections and "memory" not in sections:
         sections.insert(0, "memory")  # evaluation scores the 7x7 model the memory run trains
     (x_train, _), (x_test, _) = utils.load_mnist(args.data)
-    results = {"command": " ".join(["python", "bench/bench.py", *(argv if argv is not None else sys.argv[1:])]),
-               "data": args.data, "quick": args.quick, "arch": args.arch}
+    results = {
+        "command": " ".join(["python", "-m", "bench.bench", *(argv if argv is not None else sys.argv[1:])]),
+        "data": args.data,
+        "quick": args.quick,
+        "arch": args.arch,
+    }
     if args.data == "sample" or args.quick:
         print("note: quick mode or the bundled sample: figures are indicative only")
     with tempfile.TemporaryDirectory() as workdir:
@@ -316,6 +398,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from evaluate import run_script
-
     run_script("bench.py", main)

@@ -1,7 +1,7 @@
 """The results table: every grid from 2x2 to 7x7, our default network and the original U-Net.
 
-    python bench/grids.py --data ../shared/data/mnist.npz            # every row, hours
-    python bench/grids.py --data ../shared/data/mnist.npz --only transformer-4x4
+    python -m bench.grids --data path/to/mnist.npz            # every row, hours
+    python -m bench.grids --data path/to/mnist.npz --only transformer-4x4
 
 Each row is one train.py command (printed, and stored in the JSON) followed by
 evaluate.py on all 10,000 MNIST test digits (hungarian decoding, shuffle seed 0). Rows run
@@ -17,16 +17,15 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+import run_folder
 import utils
-from bench import NETWORKS
-from evaluate import CleanArgumentParser, run_script
+from bench.bench import NETWORKS
+from cli import CleanArgumentParser, run_script
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # name -> (grid, epochs, extra train.py flags). The original U-Net rows use the original
-# port's network and loss and no warm-up: exactly the settings of the old 2x2 default,
-# the same flags as bench.py's U-Net runs.
+# port's network and loss and no warm-up, the same flags as bench.py's U-Net runs.
 ORIGINAL = NETWORKS["unet"]
 ROWS = {
     "transformer-2x2": (2, 4, []),
@@ -46,10 +45,18 @@ ROWS = {
 
 def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="grids.py")
-    parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)")
-    parser.add_argument("--only", nargs="+", choices=list(ROWS), help="run only these rows (default: all, in table order)")
+    parser.add_argument(
+        "--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)"
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=list(ROWS), help="run only these rows (default: all, in table order)"
+    )
     parser.add_argument("--runs", default="runs/grids", help="folder of the rows' run folders (default runs/grids)")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "grids.json"), help="results file, updated row by row (default bench/grids.json)")
+    parser.add_argument(
+        "--json",
+        default=str(ROOT / "bench" / "grids.json"),
+        help="results file, updated row by row (default bench/grids.json)",
+    )
     parser.add_argument("--retrain", action="store_true", help="train rows again even if their run folder is complete")
     return parser.parse_args(argv)
 
@@ -66,14 +73,14 @@ def commands(name, data, runs):
 def run_row(name, data, runs, retrain):
     train, evaluate = commands(name, data, runs)
     folder = pathlib.Path(runs) / name
-    if retrain or not (folder / "metrics.json").is_file():
+    if retrain or not (folder / run_folder.METRICS).is_file():
         started = time.perf_counter()
         run([*train, "--quiet", "--overwrite"])
         wall = time.perf_counter() - started
         utils.save_json({"wall_seconds": round(wall, 1)}, folder / "wall.json")
         run(evaluate)
-    test = utils.load_json(folder / "metrics.json")
-    val = utils.load_json(folder / "val_metrics.json")
+    test = utils.load_json(folder / run_folder.METRICS)
+    val = utils.load_json(folder / run_folder.VAL_METRICS)
     return {
         "grid": test["grid"],
         "epochs": ROWS[name][1],
@@ -88,7 +95,9 @@ def run_row(name, data, runs, retrain):
 
 def run(command):
     print("$", " ".join(command), flush=True)
-    result = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"}, check=False)
+    result = subprocess.run(
+        [sys.executable, *command[1:]], cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"}, check=False
+    )
     if result.returncode:
         raise RuntimeError(f"{command[1]} failed (exit {result.returncode}): {' '.join(command)}")
 

@@ -1,7 +1,7 @@
 """Training speed of the levers a Keras user would try, each against the default, in one process.
 
-    python bench/levers.py [--steps 60] [--json bench/levers.json]
-    python bench/levers.py --threads [--json bench/threads.json]
+    python -m bench.levers [--steps 60] [--json bench/levers.json]
+    python -m bench.levers --threads [--json bench/threads.json]
 
 Every lever trains the original 2x2 U-Net (--arch unet) on the same PuzzleBatches for
 --steps steps; the rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
@@ -22,15 +22,16 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np
 
 import utils
+from cli import run_script
 from model_utils import PuzzleBatches, build_unet
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 LEVERS = {
     "default (batch 128)": {},
@@ -70,14 +71,31 @@ def measure_threads(args):
     rates = {setting: [] for setting in THREADS}
     for _ in range(args.rounds):
         for intra, inter in THREADS:
-            child = [sys.executable, __file__, "--data", args.data, "--steps", str(args.steps), "--child-threads", str(intra), str(inter)]
-            result = subprocess.run(child, capture_output=True, text=True, check=False)
+            child = [
+                sys.executable,
+                "-m",
+                "bench.levers",
+                "--data",
+                args.data,
+                "--steps",
+                str(args.steps),
+                "--child-threads",
+                str(intra),
+                str(inter),
+            ]
+            result = subprocess.run(child, capture_output=True, text=True, cwd=ROOT, check=False)
             if result.returncode:
                 raise RuntimeError(f"levers.py child ({intra}, {inter} threads) failed:\n{result.stderr[-2000:]}")
             rates[(intra, inter)].append(json.loads(result.stdout.strip().splitlines()[-1])["digits_per_s"])
     base = max(rates[(0, 0)])
-    return {f"intra {intra}, inter {inter}" if intra else "TensorFlow's default (one per core)":
-            {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for (intra, inter), values in rates.items()}
+    return {
+        f"intra {intra}, inter {inter}" if intra else "TensorFlow's default (one per core)": {
+            "digits_per_s": max(values),
+            "ratio": max(values) / base,
+            "rounds": values,
+        }
+        for (intra, inter), values in rates.items()
+    }
 
 
 def main(argv=None):
@@ -85,9 +103,15 @@ def main(argv=None):
     parser.add_argument("--data", default="sample", help="MNIST source (default: the bundled sample)")
     parser.add_argument("--steps", type=int, default=60, help="training steps per round (default 60)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per lever (default 3)")
-    parser.add_argument("--threads", action="store_true", help="measure TensorFlow's thread settings instead (default --json bench/threads.json)")
+    parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="measure TensorFlow's thread settings instead (default --json bench/threads.json)",
+    )
     parser.add_argument("--child-threads", nargs=2, type=int, metavar=("INTRA", "INTER"), help=argparse.SUPPRESS)
-    parser.add_argument("--json", default=None, help="where to write the results (default bench/levers.json, or bench/threads.json)")
+    parser.add_argument(
+        "--json", default=None, help="where to write the results (default bench/levers.json, or bench/threads.json)"
+    )
     args = parser.parse_args(argv)
     args.json = args.json or str(ROOT / "bench" / ("threads.json" if args.threads else "levers.json"))
     if args.threads:
@@ -109,14 +133,18 @@ def main(argv=None):
             for name, train_round in trainers.items():
                 rates[name].append(train_round())
         base = max(rates["default (batch 128)"])
-        results = {name: {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values} for name, values in rates.items()}
+        results = {
+            name: {"digits_per_s": max(values), "ratio": max(values) / base, "rounds": values}
+            for name, values in rates.items()
+        }
     for name, row in results.items():
         print(f"{name:<36} {row['digits_per_s']:>7.0f} digits/s   {row['ratio']:.2f}x")
-    utils.save_json({"command": "python bench/levers.py " + " ".join(argv if argv is not None else sys.argv[1:]), **results}, args.json)
+    utils.save_json(
+        {"command": "python -m bench.levers " + " ".join(argv if argv is not None else sys.argv[1:]), **results},
+        args.json,
+    )
     print(f"written to {args.json}")
 
 
 if __name__ == "__main__":
-    from evaluate import run_script
-
     run_script("levers.py", main)

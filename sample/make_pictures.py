@@ -1,24 +1,25 @@
 """Regenerates the README's pictures in sample/ with the project's own code.
 
-    python sample/make_pictures.py      # puzzles.png, piece_transformer.png and unet.png
-    python bench/grids.py --data ../shared/data/mnist.npz --only transformer-4x4
+    python -m sample.make_pictures      # puzzles.png, piece_transformer.png and unet.png
+    python -m bench.grids --data path/to/mnist.npz --only transformer-4x4
         # the reassembly pictures: runs/grids/transformer-NxN/reassembled.png
+
+(Run from the repository root: ``-m`` puts it on the path, so the project's modules import.)
 
 Digits come from the bundled sample (sample/mnist_sample.npz), test split.
 """
 
 import os
 import pathlib
-import sys
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import matplotlib.pyplot as plt
 
 import utils
+
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 def puzzles_picture(path, grids=(2, 3, 4), count=3, seed=0):
@@ -30,7 +31,9 @@ def puzzles_picture(path, grids=(2, 3, 4), count=3, seed=0):
         shuffled, permutation = utils.shuffle_pieces(digits, grid, seed)
         heatmaps = utils.heatmap_colours(utils.make_heatmaps(permutation, grid, digits.shape[1:]))
         for i in range(count):
-            for j, (name, image) in enumerate([("original", utils.pad_to_grid(digits, grid)[i]), ("shuffled", shuffled[i]), ("heatmaps", heatmaps[i])]):
+            for j, (name, image) in enumerate(
+                [("original", utils.pad_to_grid(digits, grid)[i]), ("shuffled", shuffled[i]), ("heatmaps", heatmaps[i])]
+            ):
                 ax = axes[row, 3 * i + j]
                 ax.imshow(image, cmap="gray")
                 ax.set_xticks([])
@@ -62,12 +65,24 @@ def unet_picture(path, input_shape=(28, 28, 1), num_outputs=4):
         label = name.split("_")[0].replace("down", "encoder ").replace("up", "decoder ")
         ax.text(x, -level + 0.08, label, ha="center", fontsize=8)
         ax.text(x, -level - 0.15, f"{h}x{w}x{c}", ha="center", fontsize=8, family="monospace")
-    for (_, x0, l0), (_, x1, l1) in zip(boxes, boxes[1:]):
+    for (_, x0, l0), (_, x1, l1) in zip(boxes, boxes[1:], strict=False):
         ax.annotate("", (x1 - 0.4, -l1), (x0 + 0.4, -l0), arrowprops=dict(arrowstyle="->", color="gray"))
     for i in levels:  # skip connections
-        ax.annotate("", (2 * depth - i - 0.4, -i + 0.2), (i + 0.4, -i + 0.2), arrowprops=dict(arrowstyle="->", color="tab:orange", ls="--"))
+        ax.annotate(
+            "",
+            (2 * depth - i - 0.4, -i + 0.2),
+            (i + 0.4, -i + 0.2),
+            arrowprops=dict(arrowstyle="->", color="tab:orange", ls="--"),
+        )
     ax.text(-0.9, 0, f"shuffled\n{input_shape[0]}x{input_shape[1]}x1", ha="center", va="center", fontsize=8)
-    ax.text(2 * depth + 0.95, 0, f"{num_outputs} heatmaps\n{input_shape[0]}x{input_shape[1]}x{num_outputs}", ha="center", va="center", fontsize=8)
+    ax.text(
+        2 * depth + 0.95,
+        0,
+        f"{num_outputs} heatmaps\n{input_shape[0]}x{input_shape[1]}x{num_outputs}",
+        ha="center",
+        va="center",
+        fontsize=8,
+    )
     ax.set_xlim(-1.5, 2 * depth + 1.6)
     ax.set_ylim(-depth - 0.6, 0.6)
     ax.axis("off")
@@ -113,7 +128,11 @@ def piece_transformer_picture(path, grid=3, seed=0):
     mid.set_xlim(0, 10)
     mid.set_ylim(-2.8, k + 0.3)
     mid.axis("off")
-    stages = [(0.9, "one vector\nper piece"), (5.0, "attention between all pieces\n(4 transformer blocks,\nno position embedding)"), (9.1, "paint each slot")]
+    stages = [
+        (0.9, "one vector\nper piece"),
+        (5.0, "attention between all pieces\n(4 transformer blocks,\nno position embedding)"),
+        (9.1, "paint each slot"),
+    ]
     for i in range(k):
         y = k - i - 0.5
         for x in (1.4, 8.6):

@@ -1,14 +1,12 @@
-"""Shared test set-up: the repo root on sys.path, a headless matplotlib, small data."""
+"""Shared test set-up: a headless matplotlib, small data. (pyproject.toml puts the repository root on the path.)"""
 
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -12,10 +12,7 @@ import pytest
 from conftest import ROOT, random_images
 
 import utils
-
-sys.path.insert(0, str(ROOT / "bench"))
-import bench  # noqa: E402
-import grids  # noqa: E402
+from bench import bench, grids
 
 
 @pytest.mark.parametrize("grid", [(2, 2), (3, 3), (7, 7), (2, 5)])
@@ -30,8 +27,8 @@ def test_reference_baseline_makes_the_same_puzzles_and_heatmaps_as_ours(grid):
 
 def test_quick_prep_section_runs_and_writes_json(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--only", "prep", "--json", str(tmp_path / "r.json")],
-        capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "bench.bench", "--quick", "--only", "prep", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads((tmp_path / "r.json").read_text())["prep"]["rows"]
@@ -60,5 +57,8 @@ def test_grid_table_markdown_has_one_row_per_result():
            "train_seconds": 125.0, "parameters": 1234}
     table = grids.markdown({"transformer-4x4": row, "unet-4x4": row}).splitlines()
     assert len(table) == 4
-    assert table[2] == "| piece transformer (default) | 4x4 | 3 | 50.00 % | 75.00 % | 25.00 % | 0.5000 | 2 min 05 s | 1,234 |"
+    assert (
+        table[2]
+        == "| piece transformer (default) | 4x4 | 3 | 50.00 % | 75.00 % | 25.00 % | 0.5000 | 2 min 05 s | 1,234 |"
+    )
     assert table[3].startswith("| original U-Net | 4x4 |")

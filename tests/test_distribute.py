@@ -1,16 +1,16 @@
-"""train.py --strategy mirrored, for real: one CPU split into two logical devices."""
+"""train.py's distribution strategies, for real: two logical CPUs in one process, two worker processes."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 TWO_CPU_REPLICAS = """
-import sys
 import tensorflow as tf
-sys.path.insert(0, {root!r})
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import train
@@ -19,21 +19,89 @@ train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400,
 """
 
 
+def evaluate_in_a_plain_process(model, metrics, *args):
+    """Runs evaluate.py on the sample in a fresh single-device process; returns the metrics it wrote."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    command = [sys.executable, str(ROOT / "evaluate.py"), "--model", str(model), "--data", "sample", "--metrics",
+               str(metrics), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(metrics.read_text())
+
+
+@pytest.mark.slow
 def test_mirrored_run_on_two_logical_cpus_trains_and_saves_a_plain_model(tmp_path):
     out = tmp_path / "mirrored"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
-    result = subprocess.run([sys.executable, "-c", TWO_CPU_REPLICAS.format(root=str(ROOT), out=str(out))],
-                            capture_output=True, text=True, env=env, timeout=600, check=False)
+    result = subprocess.run([sys.executable, "-c", TWO_CPU_REPLICAS.format(out=str(out))],
+                            capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 replicas" in result.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["strategy"] == "mirrored"
     # The saved model is an ordinary one: a plain single-device process loads and scores it.
-    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data", "sample", "--num", "256"],
-                            capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = evaluate_in_a_plain_process(out, tmp_path / "metrics.json", "--num", "256")
     assert metrics["num_puzzles"] == 256 and 0.0 <= metrics["exact"] <= 1.0
     # The settings of test_a_short_run_on_the_sample_learns_to_solve_2x2: it learns as well.
     val = json.loads((out / "val_metrics.json").read_text())
     assert val["hungarian"]["exact"] > 0.5
+
+
+TRAIN_ONE_EPOCH = """
+import sys
+import train
+train.train(data="sample", grid=2, epochs=1, train_size=512, val_size=128, batch_size=64,
+            strategy="multiworker", out=sys.argv[1], verbose=2)
+"""
+
+
+def free_ports(count):
+    """Ports nothing listens on now, on localhost."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_together_and_only_the_chief_writes_the_run(tmp_path):
+    """As TensorFlow's multi-worker tests do: two processes on localhost, the cluster in TF_CONFIG."""
+    out = tmp_path / "multiworker"
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "TF_CONFIG": tf_config}
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-c", TRAIN_ONE_EPOCH, str(out)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    try:
+        outputs = [worker.communicate(timeout=600) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+        assert "2 replicas" in stdout
+    assert "run saved to" in outputs[0][0] and "run saved to" not in outputs[1][0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multiworker"]  # the other worker left nothing
+    config = json.loads((out / "config.json").read_text())
+    assert config["strategy"] == "multiworker" and config["epochs"] == 1
+    # The run is an ordinary one: a plain single-process evaluate.py loads and scores it.
+    metrics = evaluate_in_a_plain_process(out / "final.keras", tmp_path / "metrics.json", "--split", "val")
+    assert metrics["num_puzzles"] == 128
+    # The piece transformer is equivariant to the shuffle, so whether it solves a digit does not depend on how
+    # the digit was shuffled: the workers' validation, gathered across both, scores what one process scores.
+    workers_val = json.loads((out / "val_metrics.json").read_text())
+    for method, values in metrics["by_decode"].items():
+        assert values == pytest.approx(workers_val[method])

@@ -16,7 +16,12 @@ SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--e
 def run(script, *args, cwd=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
     return subprocess.run(
-        [sys.executable, str(ROOT / script), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
     )
 
 
@@ -29,9 +34,17 @@ def trained_run(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_train_writes_a_whole_run_folder(trained_run):
     out, result = trained_run
-    assert sorted(p.name for p in out.iterdir()) == ["best.keras", "config.json", "final.keras", "log.csv", "loss.png", "val_metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "best.keras",
+        "config.json",
+        "final.keras",
+        "log.csv",
+        "loss.png",
+        "val_metrics.json",
+    ]
     assert not out.with_name("tiny.partial").exists()
     config = json.loads((out / "config.json").read_text())
     assert config["grid"] == [2, 3] and config["puzzle_shape"] == [28, 30] and config["epochs"] == 1
@@ -40,6 +53,7 @@ def test_train_writes_a_whole_run_folder(trained_run):
     assert "hungarian" in result.stdout and "exact" in result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
     out, _ = trained_run
     result = run("evaluate.py", "--model", out, "--data", "sample", "--num", "300", "--plot", tmp_path / "p.png")
@@ -55,15 +69,27 @@ def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
         assert word in result.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
     out, _ = trained_run
     for name in ("a", "b"):
-        result = run("evaluate.py", "--model", out / "final.keras", "--data", "sample", "--num", "100", "--metrics", tmp_path / f"{name}.json")
+        result = run(
+            "evaluate.py",
+            "--model",
+            out / "final.keras",
+            "--data",
+            "sample",
+            "--num",
+            "100",
+            "--metrics",
+            tmp_path / f"{name}.json",
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     a, b = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("a", "b"))
     assert a["by_decode"] == b["by_decode"]
 
 
+@pytest.mark.slow
 def test_training_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
     out, _ = trained_run
     again = tmp_path / "again"
@@ -75,10 +101,34 @@ def test_training_repeats_exactly_with_the_same_seed(trained_run, tmp_path):
 
 
 def test_help_documents_every_flag():
-    for script, flags in [("train.py", ["--grid", "--epochs", "--batch-size", "--learning-rate", "--sigma", "--data", "--train-size",
-                                        "--val-size", "--arch", "--loss", "--dim", "--blocks", "--heads",
-                                        "--filters", "--depth", "--warmup-steps", "--decode", "--seed", "--out", "--resume"]),
-                          ("evaluate.py", ["--model", "--data", "--split", "--num", "--decode", "--seed", "--plot", "--show"])]:
+    for script, flags in [
+        (
+            "train.py",
+            [
+                "--grid",
+                "--epochs",
+                "--batch-size",
+                "--learning-rate",
+                "--sigma",
+                "--data",
+                "--train-size",
+                "--val-size",
+                "--arch",
+                "--loss",
+                "--dim",
+                "--blocks",
+                "--heads",
+                "--filters",
+                "--depth",
+                "--warmup-steps",
+                "--decode",
+                "--seed",
+                "--out",
+                "--resume",
+            ],
+        ),
+        ("evaluate.py", ["--model", "--data", "--split", "--num", "--decode", "--seed", "--plot", "--show"]),
+    ]:
         result = run(script, "--help")
         assert result.returncode == 0
         for flag in flags:
@@ -87,11 +137,18 @@ def test_help_documents_every_flag():
 
 def bad_files(tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(b"\x00garbage, not a zip archive")
-    np.savez(tmp_path / "flat.npz", x_train=np.zeros((9, 784), np.uint8), y_train=np.zeros(9, np.uint8),
-             x_test=np.zeros((3, 784), np.uint8), y_test=np.zeros(3, np.uint8))
+    np.savez(
+        tmp_path / "flat.npz",
+        x_train=np.zeros((9, 784), np.uint8),
+        y_train=np.zeros(9, np.uint8),
+        x_test=np.zeros((3, 784), np.uint8),
+        y_test=np.zeros(3, np.uint8),
+    )
     (tmp_path / "a_file").write_text("a file where a folder should be")
     (tmp_path / "broken.keras").write_bytes(b"not a keras zip")
-    (tmp_path / "config.json").write_text(json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28], "seed": 0, "val_size": 500}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28], "seed": 0, "val_size": 500})
+    )
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "final.keras").write_bytes(b"")
     (tmp_path / "old" / "config.json").write_text(json.dumps({"grid": [2, 2]}))
@@ -106,23 +163,48 @@ BAD_INPUT = [
     ("zero grid", "train.py", ["--data", "sample", "--grid", "0x2"], "grid must be positive"),
     ("negative epochs", "train.py", ["--data", "sample", "--epochs", "-1"], "--epochs must be a positive integer"),
     ("unknown decode (train)", "train.py", ["--data", "sample", "--decode", "greedy"], "invalid choice: 'greedy'"),
-    ("unwritable out folder", "train.py", ["--data", "sample", "--out", "{tmp}/a_file/run"], "cannot create the run folder"),
+    (
+        "unwritable out folder",
+        "train.py",
+        ["--data", "sample", "--out", "{tmp}/a_file/run"],
+        "cannot create the run folder",
+    ),
     ("non-numeric flag", "train.py", ["--learning-rate", "fast"], "invalid float value"),
     ("unknown dtype policy", "train.py", ["--data", "sample", "--dtype-policy", "float8"], "invalid choice: 'float8'"),
     ("unknown network", "train.py", ["--data", "sample", "--arch", "resnet"], "invalid choice: 'resnet'"),
     ("unknown loss", "train.py", ["--data", "sample", "--loss", "l1"], "invalid choice: 'l1'"),
-    ("heads not dividing dim", "train.py", ["--data", "sample", "--dim", "100", "--heads", "3"], "--heads (3) must divide --dim (100)"),
+    (
+        "heads not dividing dim",
+        "train.py",
+        ["--data", "sample", "--dim", "100", "--heads", "3"],
+        "--heads (3) must divide --dim (100)",
+    ),
     ("negative warm-up", "train.py", ["--data", "sample", "--warmup-steps", "-1"], "--warmup-steps must be >= 0"),
     ("missing model file", "evaluate.py", ["--model", "{tmp}/nothing.keras", "--data", "sample"], "no model at"),
-    ("unknown decode (evaluate)", "evaluate.py", ["--model", "{tmp}", "--decode", "greedy"], "invalid choice: 'greedy'"),
-    ("broken model file", "evaluate.py", ["--model", "{tmp}/broken.keras", "--data", "sample"], "is not a loadable .keras model"),
+    (
+        "unknown decode (evaluate)",
+        "evaluate.py",
+        ["--model", "{tmp}", "--decode", "greedy"],
+        "invalid choice: 'greedy'",
+    ),
+    pytest.param(
+        "broken model file",
+        "evaluate.py",
+        ["--model", "{tmp}/broken.keras", "--data", "sample"],
+        "is not a loadable .keras model",
+        marks=pytest.mark.slow,
+    ),  # starts TensorFlow to try loading it
     ("negative num", "evaluate.py", ["--model", "{tmp}/broken.keras", "--num", "-5"], "--num must be a positive"),
     ("run folder without model", "evaluate.py", ["--model", "{tmp}/runs"], "holds no best.keras"),
     ("config without settings", "evaluate.py", ["--model", "{tmp}/old"], "lacks sigma, image_shape, seed, val_size"),
 ]
 
 
-@pytest.mark.parametrize("case, script, args, message", BAD_INPUT, ids=[case[0] for case in BAD_INPUT])
+@pytest.mark.parametrize(
+    "case, script, args, message",
+    BAD_INPUT,
+    ids=[case.values[0] if hasattr(case, "marks") else case[0] for case in BAD_INPUT],
+)
 def test_bad_input_gets_one_clear_line_and_no_run_folder(tmp_path, case, script, args, message):
     bad_files(tmp_path)
     (tmp_path / "runs").mkdir()
@@ -137,6 +219,7 @@ def test_bad_input_gets_one_clear_line_and_no_run_folder(tmp_path, case, script,
     assert list((tmp_path / "runs").iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.slow
 def test_existing_run_folder_is_kept_unless_overwrite(trained_run, tmp_path):
     out, _ = trained_run
     result = run("train.py", *SMALL_RUN, "--out", out)
@@ -156,6 +239,7 @@ def test_existing_run_folder_is_kept_unless_overwrite(trained_run, tmp_path):
     assert not (copy / "stale.txt").exists() and (copy / "best.keras").is_file()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     import model_utils
     import train
@@ -164,7 +248,9 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
         if epoch == 1:
             raise KeyboardInterrupt  # as if Ctrl-C came after the first epoch
 
-    settings = dict(data="sample", train_size=128, val_size=32, epochs=2, batch_size=64, out=str(tmp_path / "run"), verbose=0)
+    settings = dict(
+        data="sample", train_size=128, val_size=32, epochs=2, batch_size=64, out=str(tmp_path / "run"), verbose=0
+    )
     with monkeypatch.context() as patch:
         patch.setattr(model_utils.SetEpoch, "on_epoch_begin", interrupt_second_epoch)
         with pytest.raises(KeyboardInterrupt):
@@ -180,34 +266,52 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert 0.0 <= result["val"]["hungarian"]["exact"] <= 1.0
 
 
+@pytest.mark.slow
 def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
     """Catches a label, decoding or pipeline that trains without error but learns nothing."""
     import train
 
-    result = train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400, out=str(tmp_path / "run"), verbose=0)
+    result = train.train(
+        data="sample", grid=2, epochs=3, train_size=2000, val_size=400, out=str(tmp_path / "run"), verbose=0
+    )
     chance = 1 / 24  # a random 2x2 permutation
     assert result["val"]["hungarian"]["exact"] > 0.5 > 10 * chance
 
 
+@pytest.mark.slow
 def test_the_original_unet_with_mse_still_learns_2x2(tmp_path):
     """The original port's network and loss stay reachable by flags, and still work."""
     import train
 
-    result = train.train(data="sample", grid=2, epochs=3, train_size=2000, val_size=400, arch="unet", loss="mse",
-                         warmup_steps=0, out=str(tmp_path / "run"), verbose=0)
+    result = train.train(
+        data="sample",
+        grid=2,
+        epochs=3,
+        train_size=2000,
+        val_size=400,
+        arch="unet",
+        loss="mse",
+        warmup_steps=0,
+        out=str(tmp_path / "run"),
+        verbose=0,
+    )
     assert result["val"]["hungarian"]["exact"] > 0.5
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["arch"], config["loss"]) == ("unet", "mse")
 
 
+@pytest.mark.slow
 def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
     out, _ = trained_run
-    result = run("evaluate.py", "--model", out, "--data", "sample", "--split", "val", "--metrics", tmp_path / "val.json")
+    result = run(
+        "evaluate.py", "--model", out, "--data", "sample", "--split", "val", "--metrics", tmp_path / "val.json"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "val.json").read_text())
     assert metrics["split"] == "val" and metrics["num_puzzles"] == 64  # the run's --val-size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch, first_layer", [("transformer", "pieces"), ("unet", "down0_conv1")])
 def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(tmp_path, arch, first_layer):
     import keras
@@ -215,11 +319,50 @@ def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(t
     import train
 
     out = tmp_path / "bf16"
-    train.train(data="sample", train_size=128, val_size=32, epochs=1, batch_size=64, dtype_policy="mixed_bfloat16",
-                lr_schedule="constant", arch=arch, out=str(out), verbose=0)
+    train.train(
+        data="sample",
+        train_size=128,
+        val_size=32,
+        epochs=1,
+        batch_size=64,
+        dtype_policy="mixed_bfloat16",
+        lr_schedule="constant",
+        arch=arch,
+        out=str(out),
+        verbose=0,
+    )
     assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
     model = keras.models.load_model(out / "final.keras")
     assert model.get_layer(first_layer).dtype_policy.name == "mixed_bfloat16"
     assert model.predict_on_batch(np.zeros((2, 28, 28, 1), np.float32)).dtype == np.float32
     config = json.loads((out / "config.json").read_text())
     assert config["dtype_policy"] == "mixed_bfloat16" and config["lr_schedule"] == "constant"
+
+
+def read_scalars(folder):
+    """{tag: [values]} of every scalar summary in the TensorBoard event files under ``folder``."""
+    import tensorflow as tf
+
+    scalars = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":  # not the graph, say
+                    scalars.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return scalars
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_losses_and_validation_rates_every_epoch(tmp_path):
+    import train
+
+    out = tmp_path / "run"
+    result = train.train(
+        data="sample", train_size=256, val_size=64, epochs=2, batch_size=64, tensorboard=True, out=str(out), verbose=0
+    )
+    train_scalars = read_scalars(out / "tensorboard" / "train")
+    val_scalars = read_scalars(out / "tensorboard" / "validation")
+    assert len(train_scalars["epoch_loss"]) == 2
+    assert val_scalars["epoch_exact"][-1] == pytest.approx(result["val"]["hungarian"]["exact"])
+    assert len(val_scalars["epoch_pieces"]) == len(val_scalars["epoch_loss"]) == 2
+    assert json.loads((out / "config.json").read_text())["tensorboard"] is True

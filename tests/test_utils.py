@@ -248,8 +248,9 @@ def test_npz_and_idx_folders_load_the_same_digits(tmp_path, digits):
     np.savez(tmp_path / "mnist.npz", x_train=digits, y_train=labels, x_test=digits[:3], y_test=labels[:3])
     idx = tmp_path / "idx"
     idx.mkdir()
-    for name, array, gz in [("train-images-idx3-ubyte", digits, True), ("train-labels-idx1-ubyte", labels, False),
-                            ("t10k-images-idx3-ubyte", digits[:3], False), ("t10k-labels-idx1-ubyte", labels[:3], True)]:
+    files = [("train-images-idx3-ubyte", digits, True), ("train-labels-idx1-ubyte", labels, False),
+             ("t10k-images-idx3-ubyte", digits[:3], False), ("t10k-labels-idx1-ubyte", labels[:3], True)]
+    for name, array, gz in files:
         header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
         data = header + array.tobytes()
         (idx / (name + ".gz")).write_bytes(gzip.compress(data)) if gz else (idx / name).write_bytes(data)
@@ -267,13 +268,25 @@ def test_bad_data_sources_raise_clear_errors(tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(b"not a zip file at all")
     with pytest.raises(ValueError, match="not a readable .npz"):
         utils.load_mnist(tmp_path / "corrupt.npz")
-    np.savez(tmp_path / "flat.npz", x_train=np.zeros((5, 784), np.uint8), y_train=np.zeros(5), x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "flat.npz",
+        x_train=np.zeros((5, 784), np.uint8),
+        y_train=np.zeros(5),
+        x_test=np.zeros((2, 28, 28), np.uint8),
+        y_test=np.zeros(2),
+    )
     with pytest.raises(ValueError, match=r"x_train .* must have shape \(N, H, W\)"):
         utils.load_mnist(tmp_path / "flat.npz")
     np.savez(tmp_path / "partial.npz", x_train=np.zeros((5, 28, 28), np.uint8))
     with pytest.raises(ValueError, match="lacks the array"):
         utils.load_mnist(tmp_path / "partial.npz")
-    np.savez(tmp_path / "floats.npz", x_train=np.zeros((5, 28, 28)), y_train=np.zeros(5), x_test=np.zeros((2, 28, 28)), y_test=np.zeros(2))
+    np.savez(
+        tmp_path / "floats.npz",
+        x_train=np.zeros((5, 28, 28)),
+        y_train=np.zeros(5),
+        x_test=np.zeros((2, 28, 28)),
+        y_test=np.zeros(2),
+    )
     with pytest.raises(ValueError, match="uint8"):
         utils.load_mnist(tmp_path / "floats.npz")
     (tmp_path / "empty").mkdir()

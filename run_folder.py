@@ -1,0 +1,285 @@
+"""The run folder: what train.py writes, what evaluate.py and the benchmarks read.
+
+This module is the one owner of the run-folder format and of the settings that describe
+a run. A finished run folder ``OUT`` holds:
+
+* ``config.json``: every setting of the run, resolved (grid, sigma, sizes, seed...);
+* ``best.keras`` (lowest validation loss) and ``final.keras``;
+* ``log.csv`` (one row per epoch) and ``loss.png``;
+* ``val_metrics.json``: the final model's validation metrics and training time;
+* ``metrics.json``, once ``evaluate.py`` has scored it;
+* ``tensorboard/``, with ``train.py --tensorboard``.
+
+While training, the run lives in ``OUT.partial`` (with Keras' ``backup/`` for
+``--resume``) and becomes ``OUT`` only when it finishes, so ``OUT`` is never half-written.
+
+Only the standard library and ``utils`` are imported here: the scripts check their
+settings and find their runs before TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import utils
+
+# ------------------------------------------------------------------------ file names
+CONFIG = "config.json"
+BEST = "best.keras"
+FINAL = "final.keras"
+LOG = "log.csv"
+LOSS_PLOT = "loss.png"
+VAL_METRICS = "val_metrics.json"
+METRICS = "metrics.json"
+BACKUP = "backup"
+TENSORBOARD = "tensorboard"
+PARTIAL = ".partial"  # suffix of a run folder while it trains
+
+# ----------------------------------------------------------------- allowed settings
+ARCHS = ("transformer", "unet")
+LR_SCHEDULES = ("cosine", "constant")
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("single", "mirrored", "multiworker")
+SPLITS = ("test", "val")
+# setting -> (what it is called in an error, its allowed values)
+CHOICES = {
+    "arch": ("network", ARCHS),
+    "loss": ("loss", utils.LOSSES),
+    "decode": ("decode method", utils.DECODE_METHODS),
+    "lr_schedule": ("learning-rate schedule", LR_SCHEDULES),
+    "dtype_policy": ("dtype policy", DTYPE_POLICIES),
+    "strategy": ("strategy", STRATEGIES),
+    "split": ("split", SPLITS),
+}
+
+# Every train.py setting and its default: the schema of config.json.
+DEFAULTS = dict(
+    grid="2",
+    epochs=5,
+    batch_size=128,
+    learning_rate=2e-3,
+    sigma=None,
+    data=None,
+    train_size=None,
+    val_size=None,
+    arch="transformer",
+    loss="softmax",
+    dim=128,
+    blocks=4,
+    heads=4,
+    filters=16,
+    depth=2,
+    warmup_steps=300,
+    decode="hungarian",
+    seed=0,
+    strategy="single",
+    lr_schedule="cosine",
+    dtype_policy="float32",
+    tensorboard=False,
+    out="runs/jigsaw",
+)
+# What a config.json saved before a setting existed meant by leaving it out: the runs made
+# before --arch were the original port's U-Net, trained with MSE and no warm-up. A setting
+# missing from both tables takes its entry in DEFAULTS.
+MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0}
+# What train.py adds to the settings when it starts a run (evaluate.py needs these).
+RESOLVED = ("grid", "sigma", "image_shape", "seed", "val_size")
+
+
+def choices(setting) -> tuple:
+    """The allowed values of a setting with a fixed list (``arch``, ``loss``, ``decode``...)."""
+    return CHOICES[setting][1]
+
+
+def check_choice(setting, value):
+    """Raises ValueError unless ``value`` is one of the setting's allowed values."""
+    what, allowed = CHOICES[setting]
+    utils.check_choice(what, value, allowed)
+
+
+def flag(setting) -> str:
+    """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + setting.replace("_", "-")
+
+
+def check_settings(config):
+    """Checks train settings (a dict like ``DEFAULTS``); raises ValueError naming the first bad one."""
+    for key in ("epochs", "batch_size", "filters", "dim", "heads"):
+        if config[key] < 1:
+            raise ValueError(f"{flag(key)} must be a positive integer, got {config[key]}")
+    for key in ("depth", "blocks", "warmup_steps"):
+        if config[key] < 0:
+            raise ValueError(f"{flag(key)} must be >= 0, got {config[key]}")
+    if config["dim"] % config["heads"]:
+        raise ValueError(f"--heads ({config['heads']}) must divide --dim ({config['dim']})")
+    if not config["learning_rate"] > 0:
+        raise ValueError(f"--learning-rate must be positive, got {config['learning_rate']}")
+    if config["sigma"] is not None and not config["sigma"] > 0:
+        raise ValueError(f"--sigma must be a positive number of pixels, got {config['sigma']}")
+    for key in ("train_size", "val_size"):
+        if config[key] is not None and config[key] < 1:
+            raise ValueError(f"{flag(key)} must be positive, got {config[key]}")
+    for key in ("arch", "loss", "decode", "lr_schedule", "dtype_policy", "strategy"):
+        check_choice(key, config[key])
+    utils.parse_grid(config["grid"])
+
+
+# ------------------------------------------------------------------- config files
+def read_config(path) -> dict:
+    """Reads a run's ``config.json``, filling in what configs saved before a setting existed meant.
+
+    Args:
+        path: the ``config.json`` file, or the run folder holding it.
+
+    Raises:
+        FileNotFoundError: if there is no config.json.
+        ValueError: if it is not a train.py run config.
+    """
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir() or path.suffix != ".json":
+        path = path / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: a train.py run folder holds its settings there")
+    saved = utils.load_json(path)
+    missing = [key for key in RESOLVED if key not in saved]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: is it a train.py run config?")
+    return {**DEFAULTS, **MISSING_MEANT, **saved}
+
+
+def write_config(config, folder) -> None:
+    """Writes ``config.json`` into ``folder`` (atomically)."""
+    utils.save_json(config, pathlib.Path(folder) / CONFIG)
+
+
+def read_log(path) -> dict:
+    """Reads Keras' CSV log (a run's ``log.csv``, or the run folder) into ``{column: [floats]}``."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / LOG
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+# ------------------------------------------------------------ making a run folder
+def staging_folder(out) -> pathlib.Path:
+    """Where the run ``out`` lives while it trains: ``OUT.partial``."""
+    out = pathlib.Path(out)
+    return out.with_name(out.name + PARTIAL)
+
+
+def check_out(out, overwrite=False, resume=False):
+    """Checks ``--out`` before anything is written; returns ``(out, staging)`` paths.
+
+    Raises:
+        ValueError: if OUT exists (without ``overwrite``), is not a run folder (with
+            ``overwrite``), or an interrupted run is in the way (without ``resume``).
+        FileNotFoundError: if ``resume`` finds no interrupted run.
+    """
+    out = pathlib.Path(out).expanduser()
+    staging = staging_folder(out)
+    if out.exists() and not overwrite:
+        raise ValueError(f"run folder {out} already exists; choose another --out or pass --overwrite")
+    if out.exists() and not (out / CONFIG).is_file():
+        # --overwrite deletes OUT: never let a typo (--out .) delete something else.
+        raise ValueError(f"--overwrite replaces only a run folder (one holding {CONFIG}); {out} is not one")
+    if resume and not (staging / CONFIG).is_file():
+        raise FileNotFoundError(f"nothing to resume: {staging} holds no interrupted run")
+    if not resume and staging.exists():
+        raise ValueError(f"{staging} holds an interrupted run; pass --resume to continue it, or delete it")
+    return out, staging
+
+
+def create_staging(staging, config) -> None:
+    """Creates ``OUT.partial`` and writes the config into it."""
+    try:
+        pathlib.Path(staging).mkdir(parents=True)
+    except OSError as err:
+        raise OSError(f"cannot create the run folder {staging}: {err.strerror or err}") from None
+    write_config(config, staging)
+
+
+def discard_failed(staging) -> bool:
+    """After a failure: keeps ``OUT.partial`` if an epoch finished (so --resume can go on), else deletes it.
+
+    Returns:
+        True if it was kept.
+    """
+    staging = pathlib.Path(staging)
+    if (staging / LOG).exists():
+        return True
+    shutil.rmtree(staging, ignore_errors=True)
+    return False
+
+
+def publish(staging, out) -> None:
+    """Turns the finished ``OUT.partial`` into ``OUT``, replacing an older run there."""
+    out = pathlib.Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    pathlib.Path(staging).rename(out)
+
+
+def scratch_folder() -> pathlib.Path:
+    """A temporary run folder, for a multi-worker process that is not the chief (it writes nothing that stays)."""
+    return pathlib.Path(tempfile.mkdtemp(prefix="jigsaw-worker-"))
+
+
+def is_chief(tf_config=None) -> bool:
+    """Whether this process writes the run in multi-worker training, read from ``TF_CONFIG``.
+
+    As in TensorFlow's multi-worker guide: the task of type ``chief``, or worker 0 when
+    the cluster has no chief; a process with no ``TF_CONFIG`` is its own chief.
+    """
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config)
+    task = tf_config.get("task", {})
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind is None:
+        return True
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in tf_config.get("cluster", {}))
+
+
+# ------------------------------------------------------------------ finding a run
+def find_model(model_path):
+    """Resolves a run folder or ``.keras`` file to ``(model_file, config)``.
+
+    A run folder gives its ``best.keras`` (else ``final.keras``); a ``.keras`` file needs
+    the run's ``config.json`` beside it.
+
+    Raises:
+        FileNotFoundError: if the model file or its config.json is missing.
+        ValueError: if the file is not a ``.keras`` model or the config not a run's.
+    """
+    path = pathlib.Path(model_path).expanduser()
+    if path.is_dir():
+        model_file = next((path / name for name in (BEST, FINAL) if (path / name).is_file()), None)
+        if model_file is None:
+            raise FileNotFoundError(f"run folder {path} holds no {BEST} or {FINAL}")
+    elif path.is_file():
+        model_file = path
+    else:
+        raise FileNotFoundError(f"no model at {path} (give a run folder or a .keras file)")
+    if model_file.suffix != ".keras":
+        raise ValueError(f"{model_file} is not a .keras model file")
+    config_file = model_file.parent / CONFIG
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file} is missing: the grid and sigma are read from the run's config")
+    return model_file, read_config(config_file)
+
+
+def load_model(model_file):
+    """Loads a ``.keras`` file (the softmax loss registered), turning Keras' many failures into one ValueError."""
+    import keras
+
+    import model_utils  # noqa: F401  (registers heatmap_cross_entropy with Keras)
+
+    try:
+        return keras.models.load_model(model_file)
+    except Exception as err:
+        raise ValueError(f"{model_file} is not a loadable .keras model ({type(err).__name__}: {err})") from None
