@@ -351,16 +351,8 @@ class JigsawValidation(keras.callbacks.Callback):
 
     def score(self):
         """Scores the model now; returns the validation loss and keeps the metrics."""
-        loss, self.metrics, _ = score_puzzles(
-            self.model,
-            self.digits,
-            self.shuffled,
-            self.permutation,
-            self.grid,
-            self.sigma,
-            self.batch_size,
-            loss=self.loss,
-        )
+        loss, self.metrics, _ = score_puzzles(self.model, self.digits, self.shuffled, self.permutation, self.grid,
+                                              self.sigma, self.batch_size, loss=self.loss)
         return loss
 
     def on_train_begin(self, logs=None):
