@@ -90,10 +90,103 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, dtype_policy=None,
     return keras.Model(inputs, x, name=name)
 
 
-def transformer_block(x, dim, heads, name, dtype=None):
-    """One pre-norm transformer block: self-attention over the pieces, then an MLP."""
+@keras.saving.register_keras_serializable(package="jigsaw")
+class EdgeDissimilarity(layers.Layer):
+    """How badly each pair of pieces would fit side by side: the cue classic jigsaw solvers use.
+
+    For pieces ``i`` and ``j`` and each of four directions, the mean squared difference of the
+    pixels that would touch: channel 0, ``j`` to the right of ``i`` (``i``'s right column
+    against ``j``'s left column); 1, ``j`` below ``i``; 2, ``j`` to the left; 3, ``j`` above.
+    Log-scaled, ``log(0.001 + d)``, so that near-perfect fits stand out. It depends on the
+    pieces only, not on their slots, so a network that uses it stays shuffle-equivariant.
+
+    Call: ``(N, H, W, C)`` puzzles, H and W multiples of the grid -> ``(N, K, K, 4)`` float32.
+    """
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = utils.parse_grid(grid)
+
+    def call(self, puzzles):
+        rows, cols = self.grid
+        height, width, channels = puzzles.shape[1:]
+        piece_h, piece_w = height // rows, width // cols
+        x = ops.cast(puzzles, "float32")
+        x = ops.reshape(x, (-1, rows, piece_h, cols, piece_w, channels))
+        pieces = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, rows * cols, piece_h, piece_w, channels))
+        k = rows * cols
+        right, left = pieces[:, :, :, -1, :], pieces[:, :, :, 0, :]
+        bottom, top = pieces[:, :, -1, :, :], pieces[:, :, 0, :, :]
+        borders = [ops.reshape(b, (-1, k, b.shape[2] * channels)) for b in (right, left, bottom, top)]
+        right, left, bottom, top = borders
+        pairs = [_mean_squared_distance(a, b) for a, b in ((right, left), (bottom, top), (left, right), (top, bottom))]
+        return ops.log(1e-3 + ops.stack(pairs, axis=-1))
+
+    def compute_output_shape(self, input_shape):
+        k = self.grid[0] * self.grid[1]
+        return (input_shape[0], k, k, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "grid": list(self.grid)}
+
+
+def _mean_squared_distance(a, b):
+    """``(N, K, L)`` and ``(N, K, L)`` -> ``(N, K, K)``: mean over L of ``(a[i] - b[j])**2``."""
+    length = a.shape[-1]
+    cross = ops.matmul(a, ops.transpose(b, (0, 2, 1)))
+    squares = ops.sum(a * a, axis=-1)[:, :, None] + ops.sum(b * b, axis=-1)[:, None, :]
+    return ops.maximum(squares - 2.0 * cross, 0.0) / length
+
+
+@keras.saving.register_keras_serializable(package="jigsaw")
+class BiasedSelfAttention(layers.Layer):
+    """Multi-head self-attention over the pieces with an additive bias per head and pair.
+
+    Call: ``x`` ``(N, K, dim)`` and ``bias`` ``(N, K, K, heads)`` -> ``(N, K, dim)``; the
+    attention logit of piece ``i`` on piece ``j`` in head ``h`` is ``q_i . k_j / sqrt(d)
+    + bias[i, j, h]``.
+    """
+
+    def __init__(self, heads, key_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.key_dim = heads, key_dim
+        self.qkv = layers.Dense(3 * heads * key_dim, dtype=self.dtype_policy, name="qkv")
+        self.project = None
+
+    def build(self, x_shape, bias_shape=None):
+        self.qkv.build(x_shape)
+        self.project = layers.Dense(x_shape[-1], dtype=self.dtype_policy, name="project")
+        self.project.build((*x_shape[:-1], self.heads * self.key_dim))
+
+    def call(self, x, bias):
+        k = x.shape[1]
+        qkv = ops.reshape(self.qkv(x), (-1, k, 3, self.heads, self.key_dim))
+        q, key, value = (ops.transpose(qkv[:, :, i], (0, 2, 1, 3)) for i in range(3))  # (N, heads, K, d)
+        logits = ops.matmul(q, ops.transpose(key, (0, 1, 3, 2))) / math.sqrt(self.key_dim)
+        logits = logits + ops.cast(ops.transpose(bias, (0, 3, 1, 2)), logits.dtype)
+        y = ops.matmul(ops.softmax(logits, axis=-1), value)  # (N, heads, K, d)
+        return self.project(ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (-1, k, self.heads * self.key_dim)))
+
+    def compute_output_shape(self, x_shape, bias_shape=None):
+        return x_shape
+
+    def get_config(self):
+        return {**super().get_config(), "heads": self.heads, "key_dim": self.key_dim}
+
+
+def transformer_block(x, dim, heads, name, dtype=None, edges=None):
+    """One pre-norm transformer block: self-attention over the pieces, then an MLP.
+
+    With ``edges`` (``EdgeDissimilarity``'s output), a small MLP of this block maps each
+    pair's four border dissimilarities to one attention bias per head.
+    """
     y = layers.LayerNormalization(dtype=dtype, name=f"{name}_norm1")(x)
-    y = layers.MultiHeadAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, y)
+    if edges is None:
+        y = layers.MultiHeadAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, y)
+    else:
+        bias = layers.Dense(16, activation="gelu", dtype=dtype, name=f"{name}_edge_mlp")(edges)
+        bias = layers.Dense(heads, dtype=dtype, name=f"{name}_edge_bias")(bias)
+        y = BiasedSelfAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, bias)
     x = layers.Add(dtype=dtype, name=f"{name}_add1")([x, y])
     y = layers.LayerNormalization(dtype=dtype, name=f"{name}_norm2")(x)
     y = layers.Dense(2 * dim, activation="gelu", dtype=dtype, name=f"{name}_mlp1")(y)
@@ -101,7 +194,9 @@ def transformer_block(x, dim, heads, name, dtype=None):
     return layers.Add(dtype=dtype, name=f"{name}_add2")([x, y])
 
 
-def build_piece_transformer(input_shape, grid, dim=128, blocks=4, heads=4, dtype_policy=None, name="piece_transformer"):
+def build_piece_transformer(
+    input_shape, grid, dim=128, blocks=4, heads=4, dtype_policy=None, edge_bias=False, name="piece_transformer"
+):
     """Builds the grid-aligned encoder-decoder: pieces in, attention between them, heatmaps out.
 
     The encoder is a convolution whose kernel and stride are the piece: it turns each slot's
@@ -120,6 +215,8 @@ def build_piece_transformer(input_shape, grid, dim=128, blocks=4, heads=4, dtype
         blocks: transformer blocks.
         heads: attention heads (must divide ``dim``).
         dtype_policy: Keras dtype policy of the body; the heatmap layer is always float32.
+        edge_bias: bias every block's attention by how well the borders of each pair of
+            pieces match (``EdgeDissimilarity``, ``BiasedSelfAttention``).
         name: the model's name.
 
     Returns:
@@ -145,8 +242,9 @@ def build_piece_transformer(input_shape, grid, dim=128, blocks=4, heads=4, dtype
     inputs = keras.Input(shape=tuple(input_shape), name="shuffled")
     x = layers.Conv2D(dim, piece, strides=piece, dtype=dtype_policy, name="pieces")(inputs)  # (N, rows, cols, dim)
     x = layers.Reshape((k, dim), dtype=dtype_policy, name="slots")(x)
+    edges = EdgeDissimilarity(grid, dtype="float32", name="edges")(inputs) if edge_bias else None
     for i in range(blocks):
-        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy)
+        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy, edges)
     x = layers.LayerNormalization(dtype=dtype_policy, name="norm")(x)
     x = layers.Reshape((rows, cols, dim), dtype=dtype_policy, name="grid")(x)
     # float32 and zero-initialised, as in the U-Net: the first heatmaps are flat.

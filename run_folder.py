@@ -72,6 +72,7 @@ DEFAULTS = dict(
     dim=128,
     blocks=4,
     heads=4,
+    edge_bias=False,
     filters=16,
     depth=2,
     warmup_steps=300,

@@ -60,6 +60,9 @@ def add_network_flags(parser, d):
     add("--blocks", type=int, default=d["blocks"], help=f"transformer: attention blocks (default {d['blocks']})")
     add("--heads", type=int, default=d["heads"],
         help=f"transformer: attention heads, dividing --dim (default {d['heads']})")
+    add("--edge-bias", action="store_true",
+        help="transformer: bias every attention block by how well each pair of pieces' touching borders match "
+             "(off by default)")
     add("--filters", type=int, default=d["filters"],
         help=f"U-Net filters at the top level, doubling per level (default {d['filters']})")
     add("--depth", type=int, default=d["depth"],
@@ -267,7 +270,8 @@ def build_model(config):
     if config["arch"] == "unet":
         return build_unet(shape, config["num_pieces"], config["filters"], config["depth"], config["dtype_policy"])
     return build_piece_transformer(
-        shape, config["grid"], config["dim"], config["blocks"], config["heads"], config["dtype_policy"]
+        shape, config["grid"], config["dim"], config["blocks"], config["heads"], config["dtype_policy"],
+        config["edge_bias"],
     )
 
 

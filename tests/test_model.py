@@ -133,11 +133,13 @@ def test_piece_transformer_gives_one_heatmap_per_piece_at_the_puzzle_size(grid):
     assert out.dtype == "float32"
 
 
+@pytest.mark.parametrize("edge_bias", [False, True])
 @pytest.mark.parametrize("grid", [2, 3, (2, 5)])
-def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid):
+def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid, edge_bias):
     """Shuffling the slots shuffles the heatmaps' slots the same way: no slot is special."""
     height, width = utils.padded_shape((28, 28), grid)
-    model = model_utils.build_piece_transformer((height, width, 1), grid, dim=16, blocks=2, heads=2)
+    model = model_utils.build_piece_transformer((height, width, 1), grid, dim=16, blocks=2, heads=2,
+                                                edge_bias=edge_bias)
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
     puzzles = random_images(3, height, width)
@@ -166,8 +168,9 @@ def test_piece_transformer_rejects_bad_settings(kwargs, message):
         model_utils.build_piece_transformer(**{"grid": 2, **kwargs})
 
 
-def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_path):
-    model = model_utils.build_piece_transformer((30, 30, 1), 3, dim=16, blocks=1, heads=2)
+@pytest.mark.parametrize("edge_bias", [False, True])
+def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_path, edge_bias):
+    model = model_utils.build_piece_transformer((30, 30, 1), 3, dim=16, blocks=1, heads=2, edge_bias=edge_bias)
     model.compile(optimizer="adam", loss=model_utils.heatmap_cross_entropy)
     rng = np.random.default_rng(1)
     model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
@@ -177,6 +180,22 @@ def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_p
     loaded = keras.models.load_model(tmp_path / "net.keras")
     np.testing.assert_array_equal(loaded.predict_on_batch(x), expected)
     assert loaded.loss is model_utils.heatmap_cross_entropy
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 5)])
+def test_edge_dissimilarity_compares_the_borders_that_would_touch(grid):
+    rows, cols = utils.parse_grid(grid)
+    height, width = utils.padded_shape((28, 28), grid)
+    puzzles = np.random.default_rng(0).random((2, height, width, 1), dtype=np.float32)
+    edges = np.asarray(model_utils.EdgeDissimilarity(grid)(puzzles))
+    pieces = utils.split_pieces(puzzles, grid)[..., 0].astype(np.float64)  # (N, K, h, w)
+    k = rows * cols
+    assert edges.shape == (2, k, k, 4)
+    for n, i, j in [(0, 0, 1), (1, k - 1, 0), (1, 1, 1)]:
+        a, b = pieces[n, i], pieces[n, j]
+        expected = [np.mean((a[:, -1] - b[:, 0]) ** 2), np.mean((a[-1] - b[0]) ** 2),  # j right of i, j below i
+                    np.mean((a[:, 0] - b[:, -1]) ** 2), np.mean((a[0] - b[-1]) ** 2)]  # j left of i, j above i
+        np.testing.assert_allclose(edges[n, i, j], np.log(1e-3 + np.array(expected)), rtol=1e-4, atol=1e-4)
 
 
 # ------------------------------------------------------------------------- losses
