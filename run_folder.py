@@ -238,7 +238,11 @@ def is_chief(tf_config=None) -> bool:
     As in TensorFlow's multi-worker guide: the task of type ``chief``, or worker 0 when
     the cluster has no chief; a process with no ``TF_CONFIG`` is its own chief.
     """
-    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config)
+    text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
+    try:
+        tf_config = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({err}): {text[:200]!r}") from None
     task = tf_config.get("task", {})
     kind, index = task.get("type"), task.get("index", 0)
     if kind is None:

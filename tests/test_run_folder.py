@@ -90,6 +90,11 @@ def test_only_the_chief_writes_the_run(tf_config, chief):
     assert run_folder.is_chief("{}" if tf_config is None else json.dumps(tf_config)) is chief
 
 
+def test_a_malformed_tf_config_is_named_in_the_error():
+    with pytest.raises(ValueError, match="TF_CONFIG is not valid JSON"):
+        run_folder.is_chief("{'cluster': single quotes}")
+
+
 def test_read_log_reads_columns_as_floats(tmp_path):
     (tmp_path / run_folder.LOG).write_text("epoch,loss,val_exact\n0,0.5,0.25\n1,0.25,0.5\n")
     assert run_folder.read_log(tmp_path) == {"epoch": [0.0, 1.0], "loss": [0.5, 0.25], "val_exact": [0.25, 0.5]}
