@@ -25,6 +25,7 @@ def test_reference_baseline_makes_the_same_puzzles_and_heatmaps_as_ours(grid):
     np.testing.assert_allclose(heatmaps, utils.make_heatmaps(permutation, grid, (28, 28), sigma), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_quick_prep_section_runs_and_writes_json(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bench.bench", "--quick", "--only", "prep", "--json", str(tmp_path / "r.json")],
