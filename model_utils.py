@@ -115,10 +115,12 @@ class EdgeDissimilarity(layers.Layer):
         x = ops.reshape(x, (-1, rows, piece_h, cols, piece_w, channels))
         pieces = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, rows * cols, piece_h, piece_w, channels))
         k = rows * cols
-        right, left = pieces[:, :, :, -1, :], pieces[:, :, :, 0, :]
-        bottom, top = pieces[:, :, -1, :, :], pieces[:, :, 0, :, :]
-        borders = [ops.reshape(b, (-1, k, b.shape[2] * channels)) for b in (right, left, bottom, top)]
-        right, left, bottom, top = borders
+
+        def flat(border):  # (N, K, length, C) -> (N, K, length * C)
+            return ops.reshape(border, (-1, k, border.shape[2] * channels))
+
+        right, left = flat(pieces[:, :, :, -1, :]), flat(pieces[:, :, :, 0, :])
+        bottom, top = flat(pieces[:, :, -1, :, :]), flat(pieces[:, :, 0, :, :])
         pairs = [_mean_squared_distance(a, b) for a, b in ((right, left), (bottom, top), (left, right), (top, bottom))]
         return ops.log(1e-3 + ops.stack(pairs, axis=-1))
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+# A short 2x2 run on the sample that learns (> 50 % exact): the networks' smoke test.
+SHORT_2X2 = {"data": "sample", "grid": 2, "epochs": 3, "train_size": 2000, "val_size": 400, "verbose": 0}
 SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
 
 
@@ -252,9 +254,7 @@ def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
     """Catches a label, decoding or pipeline that trains without error but learns nothing."""
     import train
 
-    result = train.train(
-        data="sample", grid=2, epochs=3, train_size=2000, val_size=400, out=str(tmp_path / "run"), verbose=0
-    )
+    result = train.train(**SHORT_2X2, out=str(tmp_path / "run"))
     chance = 1 / 24  # a random 2x2 permutation
     assert result["val"]["hungarian"]["exact"] > 0.5 > 10 * chance
 
@@ -264,18 +264,7 @@ def test_the_original_unet_with_mse_still_learns_2x2(tmp_path):
     """The original port's network and loss stay reachable by flags, and still work."""
     import train
 
-    result = train.train(
-        data="sample",
-        grid=2,
-        epochs=3,
-        train_size=2000,
-        val_size=400,
-        arch="unet",
-        loss="mse",
-        warmup_steps=0,
-        out=str(tmp_path / "run"),
-        verbose=0,
-    )
+    result = train.train(**SHORT_2X2, arch="unet", loss="mse", warmup_steps=0, out=str(tmp_path / "run"))
     assert result["val"]["hungarian"]["exact"] > 0.5
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["arch"], config["loss"]) == ("unet", "mse")
@@ -300,18 +289,8 @@ def test_mixed_precision_and_constant_learning_rate_runs_save_float32_heatmaps(t
     import train
 
     out = tmp_path / "bf16"
-    train.train(
-        data="sample",
-        train_size=128,
-        val_size=32,
-        epochs=1,
-        batch_size=64,
-        dtype_policy="mixed_bfloat16",
-        lr_schedule="constant",
-        arch=arch,
-        out=str(out),
-        verbose=0,
-    )
+    train.train(data="sample", train_size=128, val_size=32, epochs=1, batch_size=64, dtype_policy="mixed_bfloat16",
+                lr_schedule="constant", arch=arch, out=str(out), verbose=0)
     assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
     model = keras.models.load_model(out / "final.keras")
     assert model.get_layer(first_layer).dtype_policy.name == "mixed_bfloat16"
