@@ -97,6 +97,9 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
     model_file, config = run_folder.find_model(model)
+    if config["pretext"] != "jigsaw":
+        raise ValueError(f"{model} was trained on the {config['pretext']} pretext: evaluate.py scores jigsaw runs "
+                         "(transfer.py --pretrained uses it)")
     decode = decode or config["decode"]
     images, shuffled, permutation = make_puzzles(config, data, split, num, seed)
 

@@ -197,7 +197,15 @@ def transformer_block(x, dim, heads, name, dtype=None, edges=None):
 
 
 def build_piece_transformer(
-    input_shape, grid, dim=128, blocks=4, heads=4, dtype_policy=None, edge_bias=False, name="piece_transformer"
+    input_shape,
+    grid,
+    dim=128,
+    blocks=4,
+    heads=4,
+    dtype_policy=None,
+    edge_bias=False,
+    num_outputs=None,
+    name="piece_transformer",
 ):
     """Builds the grid-aligned encoder-decoder: pieces in, attention between them, heatmaps out.
 
@@ -219,11 +227,12 @@ def build_piece_transformer(
         dtype_policy: Keras dtype policy of the body; the heatmap layer is always float32.
         edge_bias: bias every block's attention by how well the borders of each pair of
             pieces match (``EdgeDissimilarity``, ``BiasedSelfAttention``).
+        num_outputs: output maps; None for ``K = rows * cols``, one heatmap per piece.
         name: the model's name.
 
     Returns:
-        A ``keras.Model`` from ``(N, H, W, C)`` float32 to ``(N, H, W, K)`` float32 heatmap
-        logits, ``K = rows * cols``.
+        A ``keras.Model`` from ``(N, H, W, C)`` float32 to ``(N, H, W, num_outputs)`` float32
+        heatmap logits.
     """
     if len(input_shape) != 3 or any(int(d) < 1 for d in input_shape):
         raise ValueError(f"input_shape must be (H, W, C) of positive ints, got {input_shape}")
@@ -250,8 +259,59 @@ def build_piece_transformer(
     x = layers.LayerNormalization(dtype=dtype_policy, name="norm")(x)
     x = layers.Reshape((rows, cols, dim), dtype=dtype_policy, name="grid")(x)
     # float32 and zero-initialised, as in the U-Net: the first heatmaps are flat.
-    x = layers.Conv2DTranspose(k, piece, strides=piece, kernel_initializer="zeros", dtype="float32", name="heatmaps")(x)
+    outputs = k if num_outputs is None else num_outputs
+    x = layers.Conv2DTranspose(
+        outputs, piece, strides=piece, kernel_initializer="zeros", dtype="float32", name="heatmaps"
+    )(x)
     return keras.Model(inputs, x, name=name)
+
+
+HEAD = "heatmaps"  # the output layer of both networks: all that transfer.py replaces
+
+
+def build_network(config, input_shape=None, num_outputs=None):
+    """The untrained network a run's config describes (``arch``, its settings, its pretext).
+
+    Args:
+        config: a run's resolved settings (``run_folder.read_config``, or train.py's).
+        input_shape: ``(H, W)`` of one input; None for the run's puzzles. The transformer
+            keeps the run's piece size, so H and W must be multiples of it.
+        num_outputs: output maps; None for the run's own: K heatmaps, or one image for
+            the denoising pretext.
+
+    Returns:
+        A ``keras.Model`` from ``(N, H, W, 1)`` to ``(N, H, W, num_outputs)`` float32.
+
+    Raises:
+        ValueError: if the transformer's pieces do not tile ``input_shape``.
+    """
+    shape = tuple(config["puzzle_shape"] if input_shape is None else input_shape)
+    if num_outputs is None:
+        num_outputs = 1 if config["pretext"] == "denoise" else config["num_pieces"]
+    if config["arch"] == "unet":
+        return build_unet((*shape, 1), num_outputs, config["filters"], config["depth"], config["dtype_policy"])
+    tiles = run_folder.tiles(config, shape)  # the run's pieces, as many as the input holds
+    return build_piece_transformer(
+        (*shape, 1), tiles, config["dim"], config["blocks"], config["heads"], config["dtype_policy"],
+        config["edge_bias"], num_outputs,
+    )
+
+
+def copy_body(source, target):
+    """Copies the weights of every layer of ``target`` but its head from the same-named layer of ``source``.
+
+    Both networks must come from the same config (``build_network``); input size and head
+    may differ, since no weight of the body depends on them.
+
+    Returns:
+        The names of the layers whose weights were copied.
+    """
+    copied = []
+    for layer in target.layers:
+        if layer.name != HEAD and layer.weights:
+            layer.set_weights(source.get_layer(layer.name).get_weights())
+            copied.append(layer.name)
+    return copied
 
 
 # ------------------------------------------------------------------- losses
@@ -416,9 +476,51 @@ class PuzzleBatches(keras.utils.PyDataset):
             self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
             self._order_epoch = epoch
         digits = self.images[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
-        shuffled, permutation = utils.shuffle_pieces(digits, self.grid, [self.seed, epoch, index])
+        return self.pairs(digits, [self.seed, epoch, index])
+
+    def pairs(self, digits, seed):
+        """One batch: ``(N, H, W, 1)`` float32 puzzles and their ``(N, H, W, K)`` float32 heatmaps."""
+        shuffled, permutation = utils.shuffle_pieces(digits, self.grid, seed)
         targets = utils.make_heatmaps(permutation, self.grid, shuffled.shape[1:3], self.sigma)
         return utils.to_model_input(shuffled), targets
+
+
+class DenoiseBatches(PuzzleBatches):
+    """The control pretext's batches: (corrupted digits, clean digits), in PuzzleBatches' order."""
+
+    def pairs(self, digits, seed):
+        return utils.denoise_pairs(digits, self.grid, seed)
+
+
+class RandomBatches(keras.utils.PyDataset):
+    """``steps`` batches of ``(x, targets(y))`` in a seeded random order, in epochs of at most 50 steps.
+
+    transfer.py trains on few labels for a fixed number of steps: each pass over the
+    examples comes in a new order, and an epoch is only a point to check the validation loss.
+    """
+
+    def __init__(self, x, y, batch_size, steps, seed, targets=None):
+        super().__init__()
+        self.x, self.y, self.targets = x, y, targets
+        self.batch_size = min(batch_size, len(x))
+        self.epochs = math.ceil(steps / 50)
+        self.steps_per_epoch = math.ceil(steps / self.epochs)
+        passes = math.ceil(self.epochs * self.steps_per_epoch * self.batch_size / len(x))
+        rng = np.random.default_rng(seed)
+        self.order = np.concatenate([rng.permutation(len(x)) for _ in range(passes)])
+        self.epoch = 0
+
+    def __len__(self):
+        return self.steps_per_epoch
+
+    def __getitem__(self, index):
+        start = (self.epoch * self.steps_per_epoch + index) * self.batch_size
+        pick = self.order[start : start + self.batch_size]
+        y = self.y[pick]
+        return self.x[pick], y if self.targets is None else self.targets(y)
+
+    def on_epoch_end(self):
+        self.epoch += 1
 
 
 class SetEpoch(keras.callbacks.Callback):

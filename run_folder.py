@@ -46,6 +46,7 @@ LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
 SPLITS = ("test", "val")
+PRETEXTS = ("jigsaw", "denoise")
 # setting -> (what it is called in an error, its allowed values)
 CHOICES = {
     "arch": ("network", ARCHS),
@@ -55,11 +56,15 @@ CHOICES = {
     "dtype_policy": ("dtype policy", DTYPE_POLICIES),
     "strategy": ("strategy", STRATEGIES),
     "split": ("split", SPLITS),
+    "pretext": ("pretext", PRETEXTS),
+    "task": ("task", utils.TRANSFER_TASKS),
+    "mode": ("mode", utils.TRANSFER_MODES),
 }
 
 # Every train.py setting and its default: the schema of config.json.
 DEFAULTS = dict(
     grid="2",
+    pretext="jigsaw",
     epochs=5,
     batch_size=128,
     learning_rate=2e-3,
@@ -125,9 +130,25 @@ def check_settings(config):
     for key in ("train_size", "val_size"):
         if config[key] is not None and config[key] < 1:
             raise ValueError(f"{flag(key)} must be positive, got {config[key]}")
-    for key in ("arch", "loss", "decode", "lr_schedule", "dtype_policy", "strategy"):
+    for key in ("arch", "pretext", "loss", "decode", "lr_schedule", "dtype_policy", "strategy"):
         check_choice(key, config[key])
     utils.parse_grid(config["grid"])
+
+
+def tiles(config, shape) -> tuple[int, int]:
+    """How many of a transformer run's pieces tile an input of ``shape`` ``(H, W)``: ``(rows, cols)``.
+
+    Raises:
+        ValueError: if the pieces do not tile it.
+    """
+    rows, cols = config["grid"]
+    piece = (config["puzzle_shape"][0] // rows, config["puzzle_shape"][1] // cols)
+    if shape[0] % piece[0] or shape[1] % piece[1]:
+        raise ValueError(
+            f"the {rows}x{cols} network's {piece[0]}x{piece[1]} px pieces do not tile a {shape[0]}x{shape[1]} "
+            f"input: give a size that is a multiple of {piece[0]}x{piece[1]}"
+        )
+    return shape[0] // piece[0], shape[1] // piece[1]
 
 
 # ------------------------------------------------------------------- config files

@@ -36,6 +36,10 @@ def add_puzzle_flags(parser, d):
     """The puzzles: grid, heatmap label, digits."""
     add = parser.add_argument
     add("--grid", default=d["grid"], help=f"pieces per side: N for NxN or RxC (default {d['grid']})")
+    parser.add_choice("pretext", d["pretext"],
+                      "'jigsaw': solve shuffled puzzles (default); 'denoise': the control for transfer.py, the same "
+                      "network restoring digits with a quarter of their pixels blanked and noise added (MSE loss, "
+                      "one output map)")
     add("--sigma", type=float, default=d["sigma"],
         help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")
     add("--data", default=d["data"],
@@ -124,6 +128,8 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     config = {**DEFAULTS, **settings}
+    if config["pretext"] == "denoise":
+        config["loss"] = "mse"  # the denoiser restores pixel values: its loss is always MSE
     check_settings(config)
     chief = config["strategy"] != "multiworker" or run_folder.is_chief()
     if resume and config["strategy"] == "multiworker":
@@ -188,35 +194,53 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     """Builds the network and trains it in ``folder``; returns the final validation metrics."""
     import keras
 
-    from model_utils import KERAS_LOSSES, JigsawValidation, PuzzleBatches, SetEpoch, make_strategy
+    from model_utils import (
+        KERAS_LOSSES,
+        DenoiseBatches,
+        JigsawValidation,
+        PuzzleBatches,
+        SetEpoch,
+        build_network,
+        make_strategy,
+    )
 
     strategy = make_strategy(config["strategy"])  # first: a multi-worker strategy must come before any other op
     keras.utils.set_random_seed(config["seed"])
     grid, sigma = tuple(config["grid"]), config["sigma"]
-    batches = PuzzleBatches(train_digits, grid, sigma, config["batch_size"], config["seed"])
+    denoise = config["pretext"] == "denoise"
+    batches = (DenoiseBatches if denoise else PuzzleBatches)(train_digits, grid, sigma, config["batch_size"],
+                                                             config["seed"])
     with strategy.scope():  # the model and its optimizer live on every replica
-        model = build_model(config)
+        model = build_network(config)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(config, config["epochs"] * len(batches)))
         model.compile(optimizer=optimizer, loss=KERAS_LOSSES[config["loss"]])
     if verbose:
         print(describe(config, model, strategy))
-    validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
-    callbacks = [SetEpoch(batches), validation, *logging_callbacks(folder, config, resume)]
+    if denoise:  # Keras' own validation loss, on corruptions fixed by a seed stream of their own
+        validation, val_data = None, utils.denoise_pairs(val_digits, grid, [config["seed"], 1_000_003])
+    else:
+        validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
+        val_data = None
+    callbacks = [SetEpoch(batches), *([validation] if validation else []), *logging_callbacks(folder, config, resume)]
     started = time.perf_counter()
-    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, verbose=verbose)
+    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose)
     seconds = time.perf_counter() - started
-    if validation.metrics is None:  # resumed after the last epoch: nothing left to fit
-        validation.set_model(model)
-        validation.score()
+    if denoise:
+        metrics = {"val_loss": float(model.evaluate(*val_data, batch_size=256, verbose=0))}
+    else:
+        if validation.metrics is None:  # resumed after the last epoch: nothing left to fit
+            validation.set_model(model)
+            validation.score()
+        metrics = validation.metrics
     model.save(folder / run_folder.FINAL)
     utils.plot_history(run_folder.read_log(folder), folder / run_folder.LOSS_PLOT, ylabel=f"loss ({config['loss']})")
     summary = {"decode": config["decode"], "train_seconds": round(seconds, 1), "parameters": model.count_params()}
-    utils.save_json({**summary, **validation.metrics}, folder / run_folder.VAL_METRICS)
+    utils.save_json({**summary, **metrics}, folder / run_folder.VAL_METRICS)
     if verbose:
-        print(f"{len(val_digits)} validation puzzles (digits held out of training), final model, "
+        print(f"{len(val_digits)} validation digits (held out of training), final model, "
               f"after {seconds:.0f} s of training:")
-        print(format_table(validation.metrics))
-    return validation.metrics
+        print(f"mean squared error {metrics['val_loss']:.5f}" if denoise else format_table(metrics))
+    return metrics
 
 
 def learning_rate_schedule(config, steps):
@@ -255,23 +279,14 @@ def describe(config, model, strategy):
     rows, cols = config["grid"]
     replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""
     network = "piece transformer" if config["arch"] == "transformer" else "U-Net"
+    if config["pretext"] == "denoise":
+        task = f"denoising {height}x{width} px digits ({rows}x{cols} pieces)"
+    else:
+        task = f"{rows}x{cols} puzzles of {height}x{width} px, sigma {config['sigma']:g} px"
     return (
-        f"{rows}x{cols} puzzles of {height}x{width} px, sigma {config['sigma']:g} px, "
+        f"{task}, "
         f"{config['train_digits']} training and {config['val_digits']} validation digits, "
         f"{network} with {model.count_params():,} parameters, {config['loss']} loss{replicas}"
-    )
-
-
-def build_model(config):
-    """The untrained network a run's config describes (``arch`` and its settings)."""
-    from model_utils import build_piece_transformer, build_unet
-
-    shape = (*config["puzzle_shape"], 1)
-    if config["arch"] == "unet":
-        return build_unet(shape, config["num_pieces"], config["filters"], config["depth"], config["dtype_policy"])
-    return build_piece_transformer(
-        shape, config["grid"], config["dim"], config["blocks"], config["heads"], config["dtype_policy"],
-        config["edge_bias"],
     )
 
 

@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -30,3 +32,16 @@ def random_images(n, height, width, channels=None, seed=0):
     """Random uint8 images: every piece differs from every other, so pixels identify pieces."""
     shape = (n, height, width) if channels is None else (n, height, width, channels)
     return np.random.default_rng(seed).integers(1, 256, size=shape, dtype=np.uint8)
+
+
+def run(script, *args, cwd=None):
+    """Runs one of the project's scripts as a user would, capturing its output."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, random_images
 
 import utils
-from bench import bench, grids
+from bench import bench, grids, transfer_table
 
 
 @pytest.mark.parametrize("grid", [(2, 2), (3, 3), (7, 7), (2, 5)])
@@ -63,3 +63,39 @@ def test_grid_table_markdown_has_one_row_per_result():
         == "| piece transformer (default) | 4x4 | 3 | 50.00 % | 75.00 % | 25.00 % | 0.5000 | 2 min 05 s | 1,234 |"
     )
     assert table[3].startswith("| original U-Net | 4x4 |")
+
+
+def test_every_command_of_the_transfer_table_is_valid():
+    """bench/transfer_table.py's pretext and transfer commands must parse and pass the checks."""
+    import train
+    import transfer
+
+    for name in transfer_table.PRETEXTS:
+        command = transfer_table.pretext_command(name, "sample", "runs/transfer")
+        args = vars(train.get_args(command[2:]))
+        args.pop("quiet")
+        train.check_settings({**train.DEFAULTS, **args})
+        assert (args["pretext"], args["arch"]) == tuple(name.split("-")[:2])
+    args = transfer_table.get_args([])
+    plan = transfer_table.planned(args)
+    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 10 + 2 * 6
+    for init, task, mode, labels in plan:
+        command = transfer_table.transfer_command(init, task, mode, labels, [0, 1], "sample", "runs/transfer")
+        parsed = transfer.get_args(command[2:])
+        assert (parsed.task, parsed.mode, parsed.labels, parsed.seeds) == (task, [mode], labels, [0, 1])
+        assert parsed.scratch == init.startswith("scratch")
+        assert (parsed.pretrained or "").endswith(init) != parsed.scratch
+
+
+def test_transfer_table_summarises_seeds_and_restricts_its_plan():
+    cells = [{"task": "classify", "labels": 100, "mode": "linear", "init": "jigsaw 2x2 transformer", "seed": seed,
+              "accuracy": accuracy, "seconds": 10.0} for seed, accuracy in ((0, 0.5), (1, 0.7))]
+    summary = transfer_table.summarise(cells)
+    mean, std, n, _ = summary[("classify", "100", "linear", "jigsaw 2x2 transformer")]
+    assert (mean, std, n) == (pytest.approx(0.6), pytest.approx(0.1), 2)
+    table = transfer_table.markdown(summary).splitlines()
+    assert table[0] == "| initialisation | classify 100 linear |"
+    assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
+    args = transfer_table.get_args(["--tasks", "keypoints", "--modes", "finetune", "--labels", "100",
+                                    "--only", "jigsaw-unet-2x2", "jigsaw-transformer-4x4"])
+    assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]

@@ -9,7 +9,7 @@ from conftest import ROOT
 
 import run_folder
 
-SCRIPTS = {"train", "evaluate"}
+SCRIPTS = {"train", "evaluate", "transfer"}
 PROJECT_FILES = sorted(p for p in ROOT.rglob("*.py") if ".git" not in p.parts and "tests" not in p.parts)
 
 

@@ -1,30 +1,15 @@
 """train.py and evaluate.py as a user runs them: end to end, and on bad input."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import run
 
 # A short 2x2 run on the sample that learns (> 50 % exact): the networks' smoke test.
 SHORT_2X2 = {"data": "sample", "grid": 2, "epochs": 3, "train_size": 2000, "val_size": 400, "verbose": 0}
 SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
-
-
-def run(script, *args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,259 @@
+"""transfer.py and the library behind it: labelled subsets, canvases, keypoints, bodies, and the script."""
+
+import numpy as np
+import pytest
+from conftest import run
+
+import run_folder
+import utils
+
+TINY_PRETEXT = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
+SHORT_TRANSFER = {"data": "sample", "steps": 6, "batch_size": 16, "verbose": 0}
+
+
+# ------------------------------------------------------------------ labelled subsets
+@pytest.mark.parametrize("num", [10, 100, 1000, 1001])
+def test_balanced_subset_is_balanced_and_repeatable(num):
+    (_, labels), _ = utils.load_mnist("sample")
+    chosen = utils.balanced_subset(labels, num, seed=3)
+    counts = np.bincount(labels[chosen], minlength=utils.NUM_CLASSES)
+    assert len(chosen) == len(set(chosen)) == num
+    assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(chosen, utils.balanced_subset(labels, num, seed=3))
+    assert not np.array_equal(chosen, utils.balanced_subset(labels, num, seed=4))
+
+
+def test_balanced_subset_refuses_more_labels_than_digits():
+    labels = np.arange(50) % 10
+    with pytest.raises(ValueError, match="only 50 digits"):
+        utils.balanced_subset(labels, 51, seed=0)
+    with pytest.raises(ValueError, match="need 6 digits of class 1, there are 5"):
+        utils.balanced_subset(np.r_[labels, np.zeros(20, int)], 60, seed=0)
+
+
+def test_labelled_split_carves_a_balanced_validation_tenth():
+    (_, labels), _ = utils.load_mnist("sample")
+    train, val = utils.labelled_split(labels, 200, seed=0)
+    assert len(train) == 180 and len(val) == 20 and not set(train) & set(val)
+    np.testing.assert_array_equal(np.bincount(labels[val], minlength=10), 2)
+    np.testing.assert_array_equal(np.bincount(labels[train], minlength=10), 18)
+
+
+# ------------------------------------------------------------------ canvases and keypoints
+@pytest.mark.parametrize("size", [56, 70])
+def test_canvases_hold_their_digits_apart(size):
+    (_, _), (images, labels) = utils.load_mnist("sample")
+    canvases, classes, centres = utils.make_canvases(images, labels, 40, size, 2, seed=1)
+    assert canvases.shape == (40, size, size) and canvases.dtype == np.uint8
+    corners = (centres - 14).astype(int)
+    assert (np.abs(corners[:, 0] - corners[:, 1]) >= 28).any(axis=1).all()  # the boxes do not overlap
+    for canvas, corner, cls in zip(canvases, corners, classes, strict=True):
+        for (top, left), label in zip(corner, cls, strict=True):
+            box = canvas[top : top + 28, left : left + 28]
+            matches = np.flatnonzero((images == box).all(axis=(1, 2)) & (labels == label))
+            assert len(matches) >= 1
+
+
+def test_canvases_use_each_digit_once_and_refuse_small_canvases():
+    images = np.stack([np.full((28, 28), i + 1, np.uint8) for i in range(20)])
+    canvases, _, centres = utils.make_canvases(images, np.arange(20) % 10, 10, 56, 2, seed=0)
+    values = sorted(canvases[n, int(c[0]), int(c[1])] for n in range(10) for c in centres[n])
+    assert values == list(range(1, 21))
+    with pytest.raises(ValueError, match="cannot hold 2 non-overlapping 28x28 digits"):
+        utils.make_canvases(images, np.arange(20) % 10, 2, 50, 2)
+    with pytest.raises(ValueError, match="need 22 digits"):
+        utils.make_canvases(images, np.arange(20) % 10, 11, 56, 2)
+
+
+def test_keypoints_round_trip_through_their_heatmaps():
+    (_, _), (images, labels) = utils.load_mnist("sample")
+    _, classes, centres = utils.make_canvases(images, labels, 30, 70, 2, seed=2)
+    heatmaps = utils.keypoint_heatmaps(classes, centres, 70, sigma=2.0)
+    assert heatmaps.shape == (30, 70, 70, 10) and heatmaps.dtype == np.float32
+    assert heatmaps.max() == pytest.approx(1.0)
+    found_classes, found_centres = utils.find_keypoints(heatmaps, 2)
+    assert utils.keypoint_scores(classes, centres, found_classes, found_centres).all()
+
+
+def test_keypoint_scores_need_the_class_the_place_and_one_detection_each():
+    classes, centres = np.array([[3, 3]]), np.array([[[10.0, 10.0], [40.0, 40.0]]])
+
+    def found(pred_classes, pred_centres):
+        return utils.keypoint_scores(classes, centres, np.array([pred_classes]), np.array([pred_centres]))[0]
+
+    np.testing.assert_array_equal(found([3, 3], [[11, 12], [40, 40]]), [True, True])
+    np.testing.assert_array_equal(found([4, 3], [[10, 10], [40, 40]]), [False, True])  # wrong class
+    np.testing.assert_array_equal(found([3, 3], [[10, 14], [40, 40]]), [False, True])  # 4 px away
+    np.testing.assert_array_equal(found([3, 3], [[10, 10], [10, 10]]), [True, False])  # one detection, one digit
+
+
+def test_find_keypoints_takes_the_strongest_peaks_over_all_classes():
+    heatmaps = np.zeros((1, 20, 20, 10), np.float32)
+    heatmaps[0, 5, 5, 2], heatmaps[0, 5, 6, 2] = 0.9, 0.8  # a shoulder, not a peak
+    heatmaps[0, 15, 15, 7] = 0.5
+    classes, centres = utils.find_keypoints(heatmaps, 2)
+    np.testing.assert_array_equal(classes, [[2, 7]])
+    np.testing.assert_array_equal(centres, [[[5, 5], [15, 15]]])
+
+
+def test_denoise_pairs_corrupt_repeatably_and_pad_to_the_grid(digits):
+    noisy, clean = utils.denoise_pairs(digits, 3, seed=0)
+    assert noisy.shape == clean.shape == (8, 30, 30, 1) and noisy.dtype == np.float32
+    assert 0 <= noisy.min() and noisy.max() <= 1
+    np.testing.assert_array_equal(clean[:, :28, :28, 0], digits / np.float32(255))
+    np.testing.assert_array_equal(noisy, utils.denoise_pairs(digits, 3, seed=0)[0])
+    assert 0.1 < np.abs(noisy - clean).mean() < 0.3
+
+
+# ------------------------------------------------------------------ bodies
+def config_of(arch, grid):
+    rows, cols = utils.parse_grid(grid)
+    shape = utils.padded_shape((28, 28), (rows, cols))
+    return {**run_folder.DEFAULTS, "arch": arch, "grid": [rows, cols], "puzzle_shape": list(shape),
+            "num_pieces": rows * cols}
+
+
+@pytest.mark.parametrize("grid, canvas, tiles", [(2, 70, (5, 5)), (3, 70, (7, 7)), (4, 56, (8, 8))])
+def test_run_pieces_tile_a_canvas(grid, canvas, tiles):
+    assert run_folder.tiles(config_of("transformer", grid), (canvas, canvas)) == tiles
+
+
+def test_run_pieces_that_do_not_tile_a_canvas_are_refused():
+    with pytest.raises(ValueError, match="10x10 px pieces do not tile a 56x56 input"):
+        run_folder.tiles(config_of("transformer", 3), (56, 56))
+
+
+@pytest.mark.parametrize("arch", ["transformer", "unet"])
+def test_copy_body_moves_every_weight_but_the_head(arch):
+    from model_utils import HEAD, build_network, copy_body
+
+    config = config_of(arch, 2)
+    pretext = build_network(config)
+    task = build_network(config, (70, 70), 10)
+    copied = copy_body(pretext, task)
+    assert HEAD not in copied and len(copied) == len([layer for layer in task.layers if layer.weights]) - 1
+    for name in copied:
+        for a, b in zip(pretext.get_layer(name).get_weights(), task.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert task.output_shape == (None, 70, 70, 10)
+
+
+# ------------------------------------------------------------------ transfer()
+@pytest.fixture(scope="module")
+def pretext_runs(tmp_path_factory):
+    """A tiny jigsaw run and a tiny denoising run of the 2x2 transformer on the sample."""
+    runs = tmp_path_factory.mktemp("pretext")
+    for name, extra in (("jigsaw", []), ("denoise", ["--pretext", "denoise"])):
+        result = run("train.py", *TINY_PRETEXT, *extra, "--quiet", "--out", runs / name)
+        assert result.returncode == 0, result.stderr[-2000:]
+    return runs
+
+
+def task_of(pretrained_run, mode, task="classify", labels=100):
+    import transfer
+
+    settings = {**transfer.DEFAULTS, **SHORT_TRANSFER, "task": task}
+    model_file, config = run_folder.find_model(pretrained_run)
+    pretrained = run_folder.load_model(model_file)
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
+    if task == "keypoints":
+        test = utils.make_canvases(x_test, y_test, 40, settings["canvas"], 2, 0)
+    else:
+        test = (utils.pad_to_grid(x_test[:200], config["grid"]), y_test[:200])
+    return transfer.Task(settings, config, pretrained, x_train, y_train, test, labels, mode, seed=0), pretrained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["classify", "keypoints"])
+def test_linear_mode_keeps_the_pretrained_body_frozen(pretext_runs, task):
+    cell, pretrained = task_of(pretext_runs / "jigsaw", "linear", task)
+    cell.run()
+    for layer in cell.body.layers:
+        for a, b in zip(layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_finetune_mode_trains_the_body(pretext_runs):
+    cell, pretrained = task_of(pretext_runs / "jigsaw", "finetune")
+    cell.run()
+    changed = [
+        not np.array_equal(a, b)
+        for layer in cell.body.layers
+        for a, b in zip(layer.get_weights(), pretrained.get_layer(layer.name).get_weights(), strict=True)
+    ]
+    assert sum(changed) > len(changed) // 2
+
+
+@pytest.mark.slow
+def test_transfer_runs_pretrained_control_and_scratch_cells(pretext_runs, tmp_path):
+    import transfer
+
+    cells = transfer.transfer(pretrained=str(pretext_runs / "jigsaw"), **SHORT_TRANSFER, labels=["20", "30"],
+                              mode=["linear"], seeds=[0, 1])
+    assert [(c["labels"], c["seed"]) for c in cells] == [(20, 0), (20, 1), (30, 0), (30, 1)]
+    cells += transfer.transfer(pretrained=str(pretext_runs / "denoise"), **SHORT_TRANSFER, labels=["20"])
+    cells += transfer.transfer(scratch=True, **SHORT_TRANSFER, labels=["20"], mode=["finetune"])
+    assert [c["init"] for c in cells[3:]] == ["jigsaw 2x2 transformer", "denoise 2x2 transformer",
+                                              "scratch 2x2 transformer"]
+    assert all(0 <= c["accuracy"] <= 1 for c in cells) and cells[-1]["mode"] == "finetune"
+    again = transfer.transfer(pretrained=str(pretext_runs / "jigsaw"), **SHORT_TRANSFER, labels=["20"],
+                              mode=["linear"], seeds=[1], json=str(tmp_path / "cells.json"))
+    assert again[0]["accuracy"] == cells[1]["accuracy"]  # a cell repeats exactly
+    assert utils.load_json(tmp_path / "cells.json")[0]["accuracy"] == again[0]["accuracy"]
+
+
+@pytest.mark.slow
+def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
+    result = run("transfer.py", "--pretrained", pretext_runs / "jigsaw", "--task", "keypoints", "--data", "sample",
+                 "--labels", "20", "--steps", "4", "--mode", "finetune")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("jigsaw 2x2 transformer, keypoints, 20 labels, finetune, seed 0: found ")
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pretrained", "{tmp}"], "holds no best.keras or final.keras"),
+        (["--pretrained", "{tmp}/nowhere"], "no model at"),
+        (["--scratch", "--labels", "100000"], "--labels 100000 is more than the 3000 labelled digits"),
+        (["--scratch", "--labels", "some"], "--labels takes positive integers or 'all'"),
+        (["--scratch", "--grid", "3", "--task", "keypoints", "--canvas", "56"], "do not tile a 56x56 input"),
+        (["--scratch", "--steps", "0"], "--steps must be a positive integer"),
+    ],
+)
+def test_transfer_script_bad_input_is_one_line(tmp_path, args, message):
+    result = run("transfer.py", "--data", "sample", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("transfer.py: error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scratch", "--mode", "probe"], "invalid choice: 'probe'"),
+        (["--scratch", "--task", "pose"], "invalid choice: 'pose'"),
+        (["--labels", "100"], "one of the arguments --pretrained --scratch is required"),
+        (["--scratch", "--pretrained", "x"], "not allowed with argument"),
+    ],
+)
+def test_transfer_script_bad_flags_are_one_line(args, message):
+    result = run("transfer.py", *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_transfer_library_names_a_bad_mode():
+    import transfer
+
+    with pytest.raises(ValueError, match="unknown mode 'probe'"):
+        transfer.transfer(scratch=True, mode=["probe"], data="sample")
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_denoising_run(pretext_runs):
+    result = run("evaluate.py", "--model", pretext_runs / "denoise", "--data", "sample")
+    assert result.returncode == 1 and "trained on the denoise pretext" in result.stderr

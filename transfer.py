@@ -1,0 +1,313 @@
+"""Does solving jigsaw puzzles teach useful features? Train a jigsaw network's body on a real task.
+
+    python transfer.py --pretrained runs/mnist-2x2 --task classify --labels 100 --mode linear
+    python transfer.py --scratch --grid 2 --task keypoints --labels 1000 --mode finetune
+    python transfer.py --pretrained runs/mnist-2x2 --labels 100 1000 all --mode linear finetune \\
+        --seeds 0 1 2 3 4 --json runs/transfer-2x2.json
+
+The body is the pretext network minus its heatmap layer (``model_utils.HEAD``): a
+train.py run's (``--pretrained``, jigsaw or the denoising control), or the same
+architecture with random weights (``--scratch``). Two tasks, each scored on MNIST test
+digits only:
+
+* ``classify``: the digit's class, from the body's output averaged over the image, with
+  ``--labels`` labelled training digits balanced by class; accuracy on all 10,000 test digits.
+* ``keypoints``: the pose-estimation form of the paper. Two digits on a blank canvas; one
+  heatmap per class that peaks at each digit's centre, as pose networks predict one heatmap
+  per joint, from ``--labels`` labelled canvases of training digits. Scored on 5,000 canvases
+  of the 10,000 test digits: a digit is found when one of the canvas's two strongest peaks
+  has its class and lies within 3 px of its centre.
+
+``--mode linear`` trains only the new output layer on the frozen body; ``finetune`` trains
+every weight. A tenth of the labelled examples (one per class at least) is held out for
+validation: each cell keeps the weights of its best validation loss. Every other setting is
+fixed in advance, the same for every initialisation, and none is chosen on test digits.
+"""
+
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+import run_folder
+import utils
+from cli import CleanArgumentParser, run_script
+
+PER_CANVAS = 2  # digits on each keypoint canvas
+RADIUS = 3.0  # pixels within which a keypoint counts as found
+KEYPOINT_SIGMA = 2.0  # the keypoint heatmaps' Gaussian std, pixels
+TEST_SEED = 0  # the test canvases: the same for every cell, whatever its --seeds
+DEFAULTS = dict(
+    pretrained=None,
+    scratch=False,
+    arch=run_folder.DEFAULTS["arch"],
+    grid=run_folder.DEFAULTS["grid"],
+    task="classify",
+    labels=("100",),
+    mode=("linear",),
+    seeds=(0,),
+    data=None,
+    canvas=70,
+    steps=300,
+    batch_size=64,
+    learning_rate=1e-3,
+    linear_learning_rate=1e-2,
+    json=None,
+)
+
+
+def get_args(argv=None):
+    d = DEFAULTS
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="transfer.py")
+    init = parser.add_mutually_exclusive_group(required=True)
+    init.add_argument("--pretrained", metavar="RUN", help="a train.py run folder: its body is the starting point")
+    init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
+    parser.add_choice("arch", d["arch"], "with --scratch: the network, as train.py --arch (default transformer)")
+    parser.add_argument("--grid", default=d["grid"],
+                        help="with --scratch: the grid whose pieces the transformer embeds, as train.py --grid "
+                             f"(default {d['grid']})")
+    parser.add_argument("--task", default=d["task"], choices=run_folder.choices("task"),
+                        help="'classify': the digit's class (default); 'keypoints': one heatmap per class peaking "
+                             "at each digit's centre on a canvas of two digits")
+    parser.add_argument("--labels", nargs="+", default=list(d["labels"]),
+                        help="labelled training examples (digits, or canvases for keypoints), balanced by class "
+                             "for classify; 'all' for every training digit; several values run one after another "
+                             "(default 100)")
+    parser.add_argument("--mode", nargs="+", default=list(d["mode"]), choices=run_folder.choices("mode"),
+                        help="'linear': train only the new output layer on the frozen body (default); "
+                             "'finetune': train every weight; several run one after another")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(d["seeds"]),
+                        help="seeds of the labelled subset, the new weights (all weights with --scratch) and the "
+                             "batches; one cell per seed (default 0)")
+    parser.add_argument("--data", default=d["data"], help="MNIST source as for train.py (default: Keras' download)")
+    parser.add_argument("--canvas", type=int, default=d["canvas"],
+                        help=f"keypoints: canvas side in px, a multiple of the transformer's piece side (default "
+                             f"{d['canvas']}, which 14, 10 and 7 px pieces, the 2x2, 3x3 and 4x4 grids', all tile)")
+    parser.add_argument("--steps", type=int, default=d["steps"],
+                        help=f"training steps of each cell (default {d['steps']})")
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"],
+                        help=f"examples per step (default {d['batch_size']})")
+    parser.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+                        help=f"finetune: Adam's initial learning rate, cosine-decayed to 0 (default "
+                             f"{d['learning_rate']})")
+    parser.add_argument("--linear-learning-rate", type=float, default=d["linear_learning_rate"],
+                        help=f"linear: the same for the output layer alone, which takes larger steps (default "
+                             f"{d['linear_learning_rate']})")
+    parser.add_argument("--json", help="also write the cells' results to this JSON file")
+    parser.add_argument("--quiet", action="store_true", help="print only the results")
+    return parser.parse_args(argv)
+
+
+def transfer(verbose=1, **settings):
+    """Trains and scores one cell per (labels, mode, seed); every keyword is a transfer.py flag.
+
+    Example:
+        >>> transfer(pretrained="runs/mnist-2x2", task="classify", labels=[100], mode=["linear"], data="sample")
+
+    Returns:
+        A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
+        ``init``, ``task``, the scores (``accuracy``; or ``found`` and ``all_found``) and ``seconds``.
+    """
+    unknown = set(settings) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    s = {**DEFAULTS, **settings}
+    config, model_file, init = body_config(s)
+    labels = [parse_labels(value) for value in s["labels"]]
+    run_folder.check_choice("task", s["task"])
+    for mode in s["mode"]:
+        run_folder.check_choice("mode", mode)
+    for key in ("steps", "batch_size", "canvas"):
+        if s[key] < 1:
+            raise ValueError(f"{run_folder.flag(key)} must be a positive integer, got {s[key]}")
+    for key in ("learning_rate", "linear_learning_rate"):
+        if not s[key] > 0:
+            raise ValueError(f"{run_folder.flag(key)} must be positive, got {s[key]}")
+    if config["arch"] == "transformer":
+        run_folder.tiles(config, task_shape(config, s))  # the same pieces must tile the task's input
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
+    examples = len(x_train) // (PER_CANVAS if s["task"] == "keypoints" else 1)
+    for num in labels:
+        if num is not None and num > examples:
+            raise ValueError(f"--labels {num} is more than the {examples} labelled {unit(s['task'])} the "
+                             f"{len(x_train)} training digits make")
+    if s["task"] == "keypoints":
+        test = utils.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
+    else:
+        test = (utils.pad_to_grid(x_test, config["grid"]), y_test)
+
+    # TensorFlow starts here, once the input is checked.
+    pretrained = run_folder.load_model(model_file) if model_file else None
+    results = []
+    for num in labels:
+        for mode in s["mode"]:
+            for seed in s["seeds"]:
+                started = time.perf_counter()
+                task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed)
+                scores = task.run()
+                cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
+                        **scores, "seconds": round(time.perf_counter() - started, 1)}
+                results.append(cell)
+                if s["json"]:  # cell by cell: a stopped run keeps what it measured
+                    utils.save_json(results, s["json"])
+                if verbose:
+                    print(describe(cell), flush=True)
+    return results
+
+
+def body_config(s):
+    """The body's network settings, its weights file (None from scratch) and a name for the initialisation."""
+    if s["pretrained"] is None and not s["scratch"]:
+        raise ValueError("give --pretrained RUN (a train.py run folder) or --scratch")
+    if s["pretrained"] is not None:
+        model_file, config = run_folder.find_model(s["pretrained"])
+        rows, cols = config["grid"]
+        return config, model_file, f"{config['pretext']} {rows}x{cols} {config['arch']}"
+    config = {**run_folder.DEFAULTS, "arch": s["arch"], "grid": s["grid"]}
+    run_folder.check_settings(config)
+    grid = utils.check_grid(config["grid"], (28, 28))
+    config.update(grid=list(grid), puzzle_shape=list(utils.padded_shape((28, 28), grid)), num_pieces=grid[0] * grid[1])
+    return config, None, f"scratch {grid[0]}x{grid[1]} {config['arch']}"
+
+
+def parse_labels(value):
+    """A --labels value: a positive integer, or 'all' (None)."""
+    if str(value) == "all":
+        return None
+    try:
+        num = int(value)
+    except ValueError:
+        raise ValueError(f"--labels takes positive integers or 'all', got {value!r}") from None
+    if num < 1:
+        raise ValueError(f"--labels takes positive integers or 'all', got {value!r}")
+    return num
+
+
+def unit(task):
+    return "canvases" if task == "keypoints" else "digits"
+
+
+def task_shape(config, s):
+    """The input size of the task: the run's puzzle size for digits, the canvas for keypoints."""
+    return (s["canvas"], s["canvas"]) if s["task"] == "keypoints" else tuple(config["puzzle_shape"])
+
+
+class Task:
+    """One cell: a body, a new output layer, few labels, a score on test digits."""
+
+    def __init__(self, s, config, pretrained, x_train, y_train, test, num, mode, seed):
+        self.s, self.config, self.pretrained = s, config, pretrained
+        self.mode, self.seed, self.test = mode, seed, test
+        self.keypoints = s["task"] == "keypoints"
+        if self.keypoints:  # labelled canvases from training digits; a tenth of them validate
+            total = num or len(x_train) // PER_CANVAS
+            canvases, classes, centres = utils.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
+            val = max(total // 10, 1)
+            canvas = s["canvas"]
+            self.targets = lambda i: utils.keypoint_heatmaps(classes[i], centres[i], canvas, KEYPOINT_SIGMA)
+            self.train_data = (utils.to_model_input(canvases[val:]), np.arange(val, total))
+            self.val_data = (utils.to_model_input(canvases[:val]), self.targets(np.arange(val)))
+        else:
+            train, val = utils.labelled_split(y_train, num, seed)
+            digits = utils.pad_to_grid(x_train, config["grid"])
+            self.train_data = (utils.to_model_input(digits[train]), y_train[train])
+            self.val_data = (utils.to_model_input(digits[val]), y_train[val])
+            self.targets = None
+
+    def build(self):
+        """The body (copied from the pretext run, or random) and a new output layer on its features.
+
+        Returns:
+            ``(body, head)``: ``keras.Model`` s from the task's input to the body's features,
+            and from those to the outputs (class logits, or one heatmap of logits per class).
+        """
+        import keras
+
+        from model_utils import HEAD, build_network, copy_body
+
+        keras.utils.set_random_seed(self.seed)
+        outputs = utils.NUM_CLASSES if self.keypoints else 1  # a classifier keeps no output of the network
+        network = build_network(self.config, task_shape(self.config, self.s), outputs)
+        if self.pretrained is not None:
+            copy_body(self.pretrained, network)
+        body = keras.Model(network.input, network.get_layer(HEAD).input, name="body")
+        features = keras.Input(body.output.shape[1:])
+        if self.keypoints:  # the pretext's own kind of output layer, one heatmap per class instead of per piece
+            layer = network.get_layer(HEAD)
+            # Every pixel starts at a probability of about 1 %: the heatmaps are mostly background,
+            # so the first steps are not spent pushing 0.5 down everywhere.
+            layer.bias.assign(keras.ops.full(layer.bias.shape, -4.6))
+            outputs = layer(features)
+        else:
+            pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+            outputs = keras.layers.Dense(utils.NUM_CLASSES, name="classes")(pooled)
+        return body, keras.Model(features, outputs, name="head")
+
+    def run(self):
+        """Trains the cell and scores it on the test set."""
+        import keras
+
+        from model_utils import RandomBatches
+
+        self.body, head = self.build()
+        x_train, y_train = self.train_data
+        x_val, y_val = self.val_data
+        if self.mode == "linear":
+            # The body is frozen, so its features are computed once; only the output layer trains.
+            self.body.trainable = False
+            x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
+            trained = head
+        else:
+            inputs = keras.Input(self.body.input.shape[1:])
+            trained = keras.Model(inputs, head(self.body(inputs)))
+        if self.keypoints:
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        rate = self.s["linear_learning_rate" if self.mode == "linear" else "learning_rate"]
+        schedule = keras.optimizers.schedules.CosineDecay(rate, self.s["steps"])
+        # No XLA: compiling the step takes longer than the few hundred steps it would speed up.
+        trained.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
+        batches = RandomBatches(x_train, y_train, self.s["batch_size"], self.s["steps"], self.seed, self.targets)
+        best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
+        trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val), callbacks=[best], verbose=0)
+        inputs = keras.Input(self.body.input.shape[1:])
+        self.model = keras.Model(inputs, head(self.body(inputs)))
+        return self.score(self.model)
+
+    def score(self, model):
+        if not self.keypoints:
+            digits, labels = self.test
+            logits = model.predict(utils.to_model_input(digits), batch_size=512, verbose=0)
+            return {"accuracy": float((logits.argmax(-1) == labels).mean())}
+        canvases, classes, centres = self.test
+        found = []
+        for start in range(0, len(canvases), 500):
+            heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500]))
+            peak_classes, peak_centres = utils.find_keypoints(heatmaps, PER_CANVAS)
+            found.append(utils.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
+                                               peak_classes, peak_centres, RADIUS))
+        found = np.concatenate(found)
+        return {"found": float(found.mean()), "all_found": float(found.all(axis=1).mean())}
+
+
+def describe(cell):
+    scores = (f"accuracy {100 * cell['accuracy']:.2f} %" if "accuracy" in cell
+              else f"found {100 * cell['found']:.2f} %, all found {100 * cell['all_found']:.2f} %")
+    return (f"{cell['init']}, {cell['task']}, {cell['labels']} labels, {cell['mode']}, seed {cell['seed']}: "
+            f"{scores} ({cell['seconds']:.0f} s)")
+
+
+def main(argv=None):
+    args = vars(get_args(argv))
+    verbose = 0 if args.pop("quiet") else 1
+    results = run_script("transfer.py", lambda: transfer(**args, verbose=verbose))
+    if not verbose:
+        for cell in results:
+            print(describe(cell))
+
+
+if __name__ == "__main__":
+    main()
