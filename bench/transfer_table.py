@@ -123,14 +123,20 @@ def summarise(cells):
 
 def markdown(summary):
     inits = sorted({key[3] for key in summary}, key=init_order)
-    columns = sorted({key[:3] for key in summary}, key=lambda k: (TASKS.index(k[0]), label_order(k[1]), k[2]))
+    columns = sorted({key[:3] for key in summary},
+                     key=lambda k: (TASKS.index(k[0]), label_order(k[1]), MODES.index(k[2])))
     lines = ["| initialisation | " + " | ".join(f"{t} {n} {m}" for t, n, m in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for init in inits:
         cells = []
         for column in columns:
             value = summary.get((*column, init))
-            cells.append("" if value is None else f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}")
+            if value is None:
+                cells.append("")
+            elif value[2] == 1:  # one seed: no spread to show
+                cells.append(f"{100 * value[0]:.1f} (1 seed)")
+            else:
+                cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}")
         lines.append(f"| {init} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -96,6 +96,8 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     table = transfer_table.markdown(summary).splitlines()
     assert table[0] == "| initialisation | classify 100 linear |"
     assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
+    one_seed = transfer_table.markdown(transfer_table.summarise(cells[:1])).splitlines()
+    assert one_seed[2] == "| jigsaw 2x2 transformer | 50.0 (1 seed) |"
     args = transfer_table.get_args(["--tasks", "keypoints", "--modes", "finetune", "--labels", "100",
                                     "--only", "jigsaw-unet-2x2", "jigsaw-transformer-4x4"])
     assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]
