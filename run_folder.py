@@ -142,7 +142,7 @@ def tiles(config, shape) -> tuple[int, int]:
         ValueError: if the pieces do not tile it.
     """
     rows, cols = config["grid"]
-    piece = (config["puzzle_shape"][0] // rows, config["puzzle_shape"][1] // cols)
+    piece = utils.piece_shape(config["puzzle_shape"], config["grid"])
     if shape[0] % piece[0] or shape[1] % piece[1]:
         raise ValueError(
             f"the {rows}x{cols} network's {piece[0]}x{piece[1]} px pieces do not tile a {shape[0]}x{shape[1]} "

@@ -122,6 +122,8 @@ def transfer(verbose=1, **settings):
     for key in ("steps", "batch_size", "canvas"):
         if s[key] < 1:
             raise ValueError(f"{run_folder.flag(key)} must be a positive integer, got {s[key]}")
+    if any(int(seed) != seed or seed < 0 for seed in s["seeds"]):
+        raise ValueError(f"--seeds must be non-negative integers, got {list(s['seeds'])}")
     for key in ("learning_rate", "linear_learning_rate"):
         if not s[key] > 0:
             raise ValueError(f"{run_folder.flag(key)} must be positive, got {s[key]}")
@@ -129,10 +131,15 @@ def transfer(verbose=1, **settings):
         run_folder.tiles(config, task_shape(config, s))  # the same pieces must tile the task's input
     (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
     examples = len(x_train) // (PER_CANVAS if s["task"] == "keypoints" else 1)
+    # At least one example to train on and one to validate: one of each class for classify.
+    least = 2 if s["task"] == "keypoints" else utils.MIN_LABELS
     for num in labels:
         if num is not None and num > examples:
             raise ValueError(f"--labels {num} is more than the {examples} labelled {unit(s['task'])} the "
                              f"{len(x_train)} training digits make")
+        if num is not None and num < least:
+            raise ValueError(f"--labels {num} is too few: {s['task']} needs at least {least} labelled "
+                             f"{unit(s['task'])}, to train on and to validate")
     if s["task"] == "keypoints":
         test = utils.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
     else:
@@ -211,9 +218,12 @@ class Task:
             self.val_data = (utils.to_model_input(canvases[:val]), self.targets(np.arange(val)))
         else:
             train, val = utils.labelled_split(y_train, num, seed)
-            digits = utils.pad_to_grid(x_train, config["grid"])
-            self.train_data = (utils.to_model_input(digits[train]), y_train[train])
-            self.val_data = (utils.to_model_input(digits[val]), y_train[val])
+
+            def digits(index):  # only the labelled digits are padded to the run's puzzle size
+                return utils.to_model_input(utils.pad_to_grid(x_train[index], config["grid"]))
+
+            self.train_data = (digits(train), y_train[train])
+            self.val_data = (digits(val), y_train[val])
             self.targets = None
 
     def build(self):
@@ -252,6 +262,8 @@ class Task:
         from model_utils import RandomBatches
 
         self.body, head = self.build()
+        inputs = keras.Input(self.body.input.shape[1:])
+        self.model = keras.Model(inputs, head(self.body(inputs)))
         x_train, y_train = self.train_data
         x_val, y_val = self.val_data
         if self.mode == "linear":
@@ -260,8 +272,7 @@ class Task:
             x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
             trained = head
         else:
-            inputs = keras.Input(self.body.input.shape[1:])
-            trained = keras.Model(inputs, head(self.body(inputs)))
+            trained = self.model
         if self.keypoints:
             loss = keras.losses.BinaryCrossentropy(from_logits=True)
         else:
@@ -273,8 +284,6 @@ class Task:
         batches = RandomBatches(x_train, y_train, self.s["batch_size"], self.s["steps"], self.seed, self.targets)
         best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
         trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val), callbacks=[best], verbose=0)
-        inputs = keras.Input(self.body.input.shape[1:])
-        self.model = keras.Model(inputs, head(self.body(inputs)))
         return self.score(self.model)
 
     def score(self, model):

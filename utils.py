@@ -612,6 +612,7 @@ def _check_mnist(arrays, where):
 TRANSFER_TASKS = ("classify", "keypoints")  # see transfer.py
 TRANSFER_MODES = ("linear", "finetune")
 NUM_CLASSES = 10
+MIN_LABELS = 2 * NUM_CLASSES  # labelled_split: one of each class to train on, one to validate
 DENOISE_DROP, DENOISE_NOISE = 0.25, 0.2  # the control pretext's corruption: pixels blanked, noise std
 
 
@@ -678,8 +679,8 @@ def labelled_split(labels, num, seed) -> tuple[np.ndarray, np.ndarray]:
         ``(train_index, val_index)``: disjoint int64 index arrays into ``labels``.
     """
     chosen = balanced_subset(labels, num, seed)
-    if len(chosen) < 2 * NUM_CLASSES:
-        raise ValueError(f"at least {2 * NUM_CLASSES} labels are needed (one per class to train, one to validate)")
+    if len(chosen) < MIN_LABELS:
+        raise ValueError(f"at least {MIN_LABELS} labels are needed (one per class to train, one to validate)")
     val = chosen[balanced_subset(np.asarray(labels)[chosen], max(len(chosen) // 10, NUM_CLASSES), [seed, 1])]
     return np.setdiff1d(chosen, val), val
 

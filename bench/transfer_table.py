@@ -13,19 +13,15 @@ at a time. The table is written as JSON (--json, default bench/transfer.json), p
 Markdown for the README, and plotted (--plot, default sample/transfer.png).
 """
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 
 import run_folder
 import utils
 from bench.bench import NETWORKS
+from bench.grids import ROOT, run
 from cli import CleanArgumentParser, run_script
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # name -> train.py flags. About ten minutes each on the 2-core CPU the table was made on.
 PRETEXTS = {
@@ -100,14 +96,6 @@ def planned(args):
             chosen = [value for value in labels if not args.labels or value in args.labels]
             plan += [(init, task, mode, chosen) for init in inits if chosen and (not args.only or init in args.only)]
     return plan
-
-
-def run(command):
-    print("$", " ".join(command), flush=True)
-    result = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"},
-                            check=False)
-    if result.returncode:
-        raise RuntimeError(f"{command[1]} failed (exit {result.returncode}): {' '.join(command)}")
 
 
 def summarise(cells):

@@ -33,6 +33,9 @@ def random_images(n, height, width, channels=None, seed=0):
     shape = (n, height, width) if channels is None else (n, height, width, channels)
     return np.random.default_rng(seed).integers(1, 256, size=shape, dtype=np.uint8)
 
+# A tiny real training run on the sample (one epoch on 256 digits): for tests that need a run folder.
+SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
+
 
 def run(script, *args, cwd=None):
     """Runs one of the project's scripts as a user would, capturing its output."""

@@ -5,11 +5,10 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import SMALL_RUN, run
 
 # A short 2x2 run on the sample that learns (> 50 % exact): the networks' smoke test.
 SHORT_2X2 = {"data": "sample", "grid": 2, "epochs": 3, "train_size": 2000, "val_size": 400, "verbose": 0}
-SMALL_RUN = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import SMALL_RUN, run
 
 import run_folder
 import utils
 
-TINY_PRETEXT = ["--data", "sample", "--train-size", "256", "--val-size", "64", "--epochs", "1", "--batch-size", "64"]
 SHORT_TRANSFER = {"data": "sample", "steps": 6, "batch_size": 16, "verbose": 0}
 
 
@@ -144,7 +143,7 @@ def pretext_runs(tmp_path_factory):
     """A tiny jigsaw run and a tiny denoising run of the 2x2 transformer on the sample."""
     runs = tmp_path_factory.mktemp("pretext")
     for name, extra in (("jigsaw", []), ("denoise", ["--pretext", "denoise"])):
-        result = run("train.py", *TINY_PRETEXT, *extra, "--quiet", "--out", runs / name)
+        result = run("train.py", *SMALL_RUN, *extra, "--quiet", "--out", runs / name)
         assert result.returncode == 0, result.stderr[-2000:]
     return runs
 
@@ -222,6 +221,9 @@ def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
         (["--scratch", "--labels", "some"], "--labels takes positive integers or 'all'"),
         (["--scratch", "--grid", "3", "--task", "keypoints", "--canvas", "56"], "do not tile a 56x56 input"),
         (["--scratch", "--steps", "0"], "--steps must be a positive integer"),
+        (["--scratch", "--labels", "19"], "--labels 19 is too few: classify needs at least 20 labelled digits"),
+        (["--scratch", "--task", "keypoints", "--labels", "1"], "keypoints needs at least 2 labelled canvases"),
+        (["--scratch", "--seeds", "-1"], "--seeds must be non-negative integers, got [-1]"),
     ],
 )
 def test_transfer_script_bad_input_is_one_line(tmp_path, args, message):
