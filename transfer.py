@@ -14,11 +14,13 @@ digits only:
   ``--labels`` labelled training digits balanced by class; accuracy on all 10,000 test digits.
 * ``keypoints``: the pose-estimation form of the paper. Two digits on a blank canvas; one
   heatmap per class that peaks at each digit's centre, as pose networks predict one heatmap
-  per joint, from ``--labels`` labelled canvases of training digits. Scored on 5,000 canvases
-  of the 10,000 test digits: a digit is found when one of the canvas's two strongest peaks
-  has its class and lies within 3 px of its centre.
+  per joint, from ``--labels`` labelled canvases of training digits; the output layers (a 3x3
+  convolution over the body's feature map, then the pretext's kind of heatmap layer) are
+  linear in the body's features. Scored on 5,000 canvases of the 10,000 test digits: a digit
+  is found when one of the canvas's two strongest peaks has its class and lies within 3 px
+  of its centre.
 
-``--mode linear`` trains only the new output layer on the frozen body; ``finetune`` trains
+``--mode linear`` trains only the new output layers on the frozen body; ``finetune`` trains
 every weight. A tenth of the labelled examples (one per class at least) is held out for
 validation: each cell keeps the weights of its best validation loss. Every other setting is
 fixed in advance, the same for every initialisation, and none is chosen on test digits.
@@ -244,12 +246,18 @@ class Task:
             copy_body(self.pretrained, network)
         body = keras.Model(network.input, network.get_layer(HEAD).input, name="body")
         features = keras.Input(body.output.shape[1:])
-        if self.keypoints:  # the pretext's own kind of output layer, one heatmap per class instead of per piece
+        if self.keypoints:
+            # A 3x3 linear convolution over the feature map, then the pretext's own kind of output
+            # layer (one heatmap per class instead of per piece). The transformer's body has no
+            # position embedding, so on a canvas each piece's vector knows its content but not
+            # which neighbours belong to its digit; the convolution gives the head that layout.
+            # With no activation between the two, the head stays linear in the body's features.
+            context = keras.layers.Conv2D(features.shape[-1], 3, padding="same", name="context")(features)
             layer = network.get_layer(HEAD)
             # Every pixel starts at a probability of about 1 %: the heatmaps are mostly background,
             # so the first steps are not spent pushing 0.5 down everywhere.
             layer.bias.assign(keras.ops.full(layer.bias.shape, -4.6))
-            outputs = layer(features)
+            outputs = layer(context)
         else:
             pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
             outputs = keras.layers.Dense(utils.NUM_CLASSES, name="classes")(pooled)

@@ -7,12 +7,14 @@ First the pretext runs (train.py): the default network's jigsaw at 2x2, 3x3 and 
 original U-Net's at 2x2, and the control pretext (denoising) of both 2x2 networks, the
 epochs of each chosen so that every run trains for about ten minutes on a 2-core CPU. Then
 one transfer.py command per initialisation and task, every cell of the table in it; the
-scratch rows use the same architecture with random weights. A run folder or a cells file
-that already exists is read, not redone (--retrain redoes them). Everything runs one job
-at a time. The table is written as JSON (--json, default bench/transfer.json), printed as
-Markdown for the README, and plotted (--plot, default sample/transfer.png).
+scratch rows use the same architecture with random weights. A pretext run folder, or a
+cell already in its row's cells file (same labels and seed), is read, not redone (--retrain
+redoes them): adding seeds runs only the new ones. Everything runs one job at a time. The
+table is written as JSON (--json, default bench/transfer.json), printed as Markdown for the
+README, and plotted (--plot, default sample/transfer.png).
 """
 
+import functools
 import pathlib
 
 import numpy as np
@@ -78,14 +80,51 @@ def pretext_command(name, data, runs):
     return ["python", "train.py", "--data", data, *PRETEXTS[name], "--out", str(pathlib.Path(runs) / name)]
 
 
-def transfer_command(init, task, mode, labels, seeds, data, runs):
+def transfer_command(init, task, mode, labels, seeds, data, runs, json=None):
+    """One transfer.py command line; it writes ``json`` (default: the cells file of the row)."""
     source = SCRATCH[init] if init in SCRATCH else ["--pretrained", str(pathlib.Path(runs) / init)]
+    json = cells_file(init, task, mode, runs) if json is None else json
     return ["python", "transfer.py", *source, "--data", data, "--task", task, "--labels", *labels, "--mode", mode,
-            "--seeds", *map(str, seeds), "--json", str(cells_file(init, task, mode, runs))]
+            "--seeds", *map(str, seeds), "--json", str(json)]
 
 
 def cells_file(init, task, mode, runs):
     return pathlib.Path(runs) / "cells" / f"{init}-{task}-{mode}.json"
+
+
+def missing(cells, labels, seeds):
+    """The cells still to measure, as transfer.py runs: ``[(labels, seeds)]``, seeds that miss the same labels together.
+
+    Args:
+        cells: the cells already measured (a cells file's list of dicts).
+        labels: the ``--labels`` values the table wants.
+        seeds: the seeds it wants.
+    """
+    measured = {(str(cell["labels"]), cell["seed"]) for cell in cells}
+    runs = {}
+    for seed in seeds:
+        wanted = tuple(value for value in labels if (value, seed) not in measured)
+        if wanted:
+            runs.setdefault(wanted, []).append(seed)
+    return [(list(wanted), chosen) for wanted, chosen in runs.items()]
+
+
+def measure(command_for, path, labels, seeds, retrain):
+    """Runs transfer.py for every cell of ``path`` not yet measured and merges what it measured into ``path``.
+
+    ``command_for(labels, seeds, json=path)`` is the transfer.py command line. Each run
+    writes its own file, merged into the cells file once it ends, so a stopped run loses
+    only its own cells.
+    """
+    done = utils.load_json(path) if path.is_file() else []
+    for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds):
+        part = path.with_name(path.stem + ".part.json")
+        run(command_for(chosen_labels, chosen_seeds, json=part))
+        fresh = utils.load_json(part)
+        keys = {(str(cell["labels"]), cell["mode"], cell["seed"]) for cell in fresh}
+        done = [c for c in done if (str(c["labels"]), c["mode"], c["seed"]) not in keys] + fresh
+        utils.save_json(done, path)
+        part.unlink()
 
 
 def planned(args):
@@ -115,6 +154,7 @@ def markdown(summary):
                      key=lambda k: (TASKS.index(k[0]), label_order(k[1]), MODES.index(k[2])))
     lines = ["| initialisation | " + " | ".join(f"{t} {n} {m}" for t, n, m in columns) + " |",
              "|---|" + "---|" * len(columns)]
+    seeds = max(value[2] for value in summary.values())
     for init in inits:
         cells = []
         for column in columns:
@@ -123,8 +163,9 @@ def markdown(summary):
                 cells.append("")
             elif value[2] == 1:  # one seed: no spread to show
                 cells.append(f"{100 * value[0]:.1f} (1 seed)")
-            else:
-                cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}")
+            else:  # a cell measured on fewer seeds than the table's most says how many
+                fewer = f" ({value[2]} seeds)" if value[2] < seeds else ""
+                cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}{fewer}")
         lines.append(f"| {init} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -182,8 +223,9 @@ def main(argv=None):
             command = transfer_command(init, task, mode, labels, args.seeds, args.data, args.runs)
             commands[f"{init} {task} {mode}"] = " ".join(command)
             path = cells_file(init, task, mode, args.runs)
-            if not args.collect and (args.retrain or not path.is_file()):
-                run(command)
+            if not args.collect:
+                command_for = functools.partial(transfer_command, init, task, mode, data=args.data, runs=args.runs)
+                measure(command_for, path, labels, args.seeds, args.retrain)
             if path.is_file():
                 cells += [c for c in utils.load_json(path) if str(c["labels"]) in labels and c["seed"] in args.seeds]
         pretexts = {name: " ".join(pretext_command(name, args.data, args.runs)) for name in PRETEXTS}

@@ -98,6 +98,44 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
     one_seed = transfer_table.markdown(transfer_table.summarise(cells[:1])).splitlines()
     assert one_seed[2] == "| jigsaw 2x2 transformer | 50.0 (1 seed) |"
+    three_seeds = [{**cells[0], "init": "scratch 2x2 transformer", "seed": seed} for seed in range(3)]
+    mixed = transfer_table.markdown(transfer_table.summarise(cells + three_seeds)).splitlines()
+    assert mixed[2:] == ["| scratch 2x2 transformer | 50.0 ± 0.0 |",
+                         "| jigsaw 2x2 transformer | 60.0 ± 10.0 (2 seeds) |"]
     args = transfer_table.get_args(["--tasks", "keypoints", "--modes", "finetune", "--labels", "100",
                                     "--only", "jigsaw-unet-2x2", "jigsaw-transformer-4x4"])
     assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]
+
+
+def test_transfer_table_runs_only_the_cells_not_yet_measured():
+    done = [{"labels": label, "mode": "linear", "seed": seed} for label in (100, "all") for seed in (0, 1, 2)]
+    done.append({"labels": 1000, "mode": "linear", "seed": 0})
+    assert transfer_table.missing(done, ["100", "1000", "all"], [0, 1, 2, 3, 4]) == [
+        (["1000"], [1, 2]), (["100", "1000", "all"], [3, 4])]
+    assert transfer_table.missing(done, ["100", "all"], [0, 1, 2]) == []
+
+
+def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypatch):
+    path = tmp_path / "cells.json"
+    utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
+    commands = []
+
+    def fake_run(command):  # stands for transfer.py: writes one cell per seed it was given
+        commands.append(command)
+        seeds = [int(seed) for seed in command[command.index("--seeds") + 1 : command.index("--json")]]
+        utils.save_json([{"labels": 100, "mode": "linear", "seed": seed, "accuracy": 0.6} for seed in seeds],
+                        command[-1])
+
+    monkeypatch.setattr(transfer_table, "run", fake_run)
+    def command_for(labels, seeds, json):
+        return ["transfer.py", "--labels", *labels, "--seeds", *map(str, seeds), "--json", str(json)]
+
+    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+    assert len(commands) == 1 and commands[0][commands[0].index("--seeds") + 1 :][:2] == ["1", "2"]
+    assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.5), (1, 0.6), (2, 0.6)]
+    assert not (tmp_path / "cells.part.json").exists()
+    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+    assert len(commands) == 1  # nothing left to measure
+    transfer_table.measure(command_for, path, ["100"], [0], retrain=True)  # redoes seed 0, keeps the others
+    assert len(commands) == 2
+    assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.6), (1, 0.6), (2, 0.6)]

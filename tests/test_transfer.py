@@ -173,6 +173,32 @@ def test_linear_mode_keeps_the_pretrained_body_frozen(pretext_runs, task):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("task", ["classify", "keypoints"])
+def test_the_new_output_layers_are_linear_in_the_body_features(pretext_runs, task):
+    """So that 'linear' mode is a linear probe, the keypoint head's layout convolution included."""
+    cell, _ = task_of(pretext_runs / "jigsaw", "linear", task)
+    _, head = cell.build()
+    rng = np.random.default_rng(0)
+    a, b = (rng.normal(size=(2, *head.input.shape[1:])).astype("float32") for _ in range(2))
+    for layer in head.layers:  # random weights and biases: a zero-initialised layer would be trivially linear
+        layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    zero = head.predict(np.zeros_like(a), verbose=0)
+
+    def f(x):
+        return head.predict(x, verbose=0) - zero
+
+    np.testing.assert_allclose(f(a + 2 * b), f(a) + 2 * f(b), rtol=1e-3, atol=1e-3)
+    if task == "keypoints":  # a piece's features reach the heatmaps of its neighbours' pixels too
+        rows, cols = head.input.shape[1:3]
+        piece = cell.s["canvas"] // rows
+        nudged = a.copy()
+        nudged[:, rows // 2, cols // 2] += 1
+        changed = np.abs(f(nudged) - f(a)).max(axis=(0, 3)) > 1e-3
+        top, left = (rows // 2 - 1) * piece, (cols // 2 - 1) * piece  # the diagonal neighbour's pixels
+        assert changed[top : top + piece, left : left + piece].any()
+
+
+@pytest.mark.slow
 def test_finetune_mode_trains_the_body(pretext_runs):
     cell, pretrained = task_of(pretext_runs / "jigsaw", "finetune")
     cell.run()
