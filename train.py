@@ -12,6 +12,7 @@ the run lives in OUT.partial; it becomes OUT only when training finishes, and --
 continues it after an interruption.
 """
 
+import argparse
 import os
 import shutil
 import sys
@@ -57,9 +58,12 @@ def add_network_flags(parser, d):
     add = parser.add_argument
     parser.add_choice("arch", d["arch"],
                       "'transformer': the grid-aligned piece transformer (default); 'unet': the original port's U-Net")
-    parser.add_choice("loss", d["loss"],
+    # Left out of the parsed flags unless given, so that train() can tell a --loss the
+    # denoising pretext cannot use from the default.
+    parser.add_choice("loss", argparse.SUPPRESS,
                       "'softmax': cross-entropy of softmaxed heatmaps (default); "
-                      "'mse': mean squared error on the Gaussians, as the original port")
+                      "'mse': mean squared error on the Gaussians, as the original port; --pretext denoise "
+                      "always trains with mse")
     add("--dim", type=int, default=d["dim"], help=f"transformer: width of each piece's vector (default {d['dim']})")
     add("--blocks", type=int, default=d["blocks"], help=f"transformer: attention blocks (default {d['blocks']})")
     add("--heads", type=int, default=d["heads"],
@@ -128,8 +132,10 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     config = {**DEFAULTS, **settings}
-    if config["pretext"] == "denoise":
-        config["loss"] = "mse"  # the denoiser restores pixel values: its loss is always MSE
+    if config["pretext"] == "denoise":  # the denoiser restores pixel values: its loss is always MSE
+        if settings.get("loss", "mse") != "mse":
+            raise ValueError(f"--pretext denoise trains with the mse loss, not --loss {settings['loss']}")
+        config["loss"] = "mse"
     check_settings(config)
     chief = config["strategy"] != "multiworker" or run_folder.is_chief()
     if resume and config["strategy"] == "multiworker":

@@ -141,6 +141,12 @@ BAD_INPUT = [
     ("unknown network", "train.py", ["--data", "sample", "--arch", "resnet"], "invalid choice: 'resnet'"),
     ("unknown loss", "train.py", ["--data", "sample", "--loss", "l1"], "invalid choice: 'l1'"),
     (
+        "heatmap loss for the denoiser",
+        "train.py",
+        ["--data", "sample", "--pretext", "denoise", "--loss", "softmax"],
+        "--pretext denoise trains with the mse loss, not --loss softmax",
+    ),
+    (
         "heads not dividing dim",
         "train.py",
         ["--data", "sample", "--dim", "100", "--heads", "3"],
