@@ -149,25 +149,29 @@ def summarise(cells):
 
 
 def markdown(summary):
-    inits = sorted({key[3] for key in summary}, key=init_order)
-    columns = sorted({key[:3] for key in summary},
-                     key=lambda k: (TASKS.index(k[0]), label_order(k[1]), MODES.index(k[2])))
-    lines = ["| initialisation | " + " | ".join(f"{t} {n} {m}" for t, n, m in columns) + " |",
-             "|---|" + "---|" * len(columns)]
+    """One Markdown table per task: a row per initialisation, a column per (labels, mode)."""
     seeds = max(value[2] for value in summary.values())
-    for init in inits:
-        cells = []
-        for column in columns:
-            value = summary.get((*column, init))
-            if value is None:
-                cells.append("")
-            elif value[2] == 1:  # one seed: no spread to show
-                cells.append(f"{100 * value[0]:.1f} (1 seed)")
-            else:  # a cell measured on fewer seeds than the table's most says how many
-                fewer = f" ({value[2]} seeds)" if value[2] < seeds else ""
-                cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}{fewer}")
-        lines.append(f"| {init} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    tables = []
+    for task in sorted({key[0] for key in summary}, key=TASKS.index):
+        inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
+        columns = sorted({key[1:3] for key in summary if key[0] == task},
+                         key=lambda k: (label_order(k[0]), MODES.index(k[1])))
+        lines = [f"| {task}: initialisation | " + " | ".join(f"{n} {m}" for n, m in columns) + " |",
+                 "|---|" + "---|" * len(columns)]
+        for init in inits:
+            cells = []
+            for column in columns:
+                value = summary.get((task, *column, init))
+                if value is None:
+                    cells.append("")
+                elif value[2] == 1:  # one seed: no spread to show
+                    cells.append(f"{100 * value[0]:.1f} (1 seed)")
+                else:  # a cell measured on fewer seeds than the table's most says how many
+                    fewer = f" ({value[2]} seeds)" if value[2] < seeds else ""
+                    cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}{fewer}")
+            lines.append(f"| {init} | " + " | ".join(cells) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def init_order(init):

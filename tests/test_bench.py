@@ -94,7 +94,7 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     mean, std, n, _ = summary[("classify", "100", "linear", "jigsaw 2x2 transformer")]
     assert (mean, std, n) == (pytest.approx(0.6), pytest.approx(0.1), 2)
     table = transfer_table.markdown(summary).splitlines()
-    assert table[0] == "| initialisation | classify 100 linear |"
+    assert table[0] == "| classify: initialisation | 100 linear |"
     assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
     one_seed = transfer_table.markdown(transfer_table.summarise(cells[:1])).splitlines()
     assert one_seed[2] == "| jigsaw 2x2 transformer | 50.0 (1 seed) |"
@@ -102,6 +102,11 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     mixed = transfer_table.markdown(transfer_table.summarise(cells + three_seeds)).splitlines()
     assert mixed[2:] == ["| scratch 2x2 transformer | 50.0 ± 0.0 |",
                          "| jigsaw 2x2 transformer | 60.0 ± 10.0 (2 seeds) |"]
+    keypoints = [{**cells[0], "task": "keypoints", "found": 0.25, "labels": 1000}]
+    two_tasks = transfer_table.markdown(transfer_table.summarise(cells + keypoints)).split("\n\n")
+    assert [table.splitlines()[0] for table in two_tasks] == [
+        "| classify: initialisation | 100 linear |", "| keypoints: initialisation | 1000 linear |"]
+    assert two_tasks[1].splitlines()[2] == "| jigsaw 2x2 transformer | 25.0 (1 seed) |"
     args = transfer_table.get_args(["--tasks", "keypoints", "--modes", "finetune", "--labels", "100",
                                     "--only", "jigsaw-unet-2x2", "jigsaw-transformer-4x4"])
     assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]
