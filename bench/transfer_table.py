@@ -121,8 +121,8 @@ def measure(command_for, path, labels, seeds, retrain):
         part = path.with_name(path.stem + ".part.json")
         run(command_for(chosen_labels, chosen_seeds, json=part))
         fresh = utils.load_json(part)
-        keys = {(str(cell["labels"]), cell["mode"], cell["seed"]) for cell in fresh}
-        done = [c for c in done if (str(c["labels"]), c["mode"], c["seed"]) not in keys] + fresh
+        keys = {(str(cell["labels"]), cell["seed"]) for cell in fresh}  # a cells file holds one task and mode
+        done = [c for c in done if (str(c["labels"]), c["seed"]) not in keys] + fresh
         utils.save_json(done, path)
         part.unlink()
 
@@ -232,6 +232,9 @@ def main(argv=None):
                 measure(command_for, path, labels, args.seeds, args.retrain)
             if path.is_file():
                 cells += [c for c in utils.load_json(path) if str(c["labels"]) in labels and c["seed"] in args.seeds]
+        if not cells:
+            raise ValueError(f"no cell of the chosen rows is measured in {args.runs}/cells: run the table "
+                             "without --collect first")
         pretexts = {name: " ".join(pretext_command(name, args.data, args.runs)) for name in PRETEXTS}
         utils.save_json({"cells": cells, "pretext_commands": pretexts, "transfer_commands": commands}, args.json)
         summary = summarise(cells)

@@ -144,3 +144,14 @@ def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypat
     transfer_table.measure(command_for, path, ["100"], [0], retrain=True)  # redoes seed 0, keeps the others
     assert len(commands) == 2
     assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.6), (1, 0.6), (2, 0.6)]
+
+
+def test_transfer_table_collect_without_cells_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.transfer_table", "--collect", "--runs", str(tmp_path), "--json",
+         str(tmp_path / "t.json"), "--plot", str(tmp_path / "t.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("transfer_table.py: error: no cell of the chosen rows")
+    assert not (tmp_path / "t.json").exists() and not (tmp_path / "t.png").exists()
