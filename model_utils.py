@@ -497,6 +497,12 @@ class RandomBatches(keras.utils.PyDataset):
 
     transfer.py trains on few labels for a fixed number of steps: each pass over the
     examples comes in a new order, and an epoch is only a point to check the validation loss.
+    Batch ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``, and every batch is
+    full. The epoch is set by ``SetEpoch``, never counted here: Keras reads two batches to
+    learn their shapes and then calls ``on_epoch_end`` before training starts, so a count of
+    its calls runs one epoch ahead (the last epoch then read past the end of the order:
+    empty batches, which oneDNN's convolution gradients reject and other CPUs train on as
+    no data).
     """
 
     def __init__(self, x, y, batch_size, steps, seed, targets=None):
@@ -508,19 +514,19 @@ class RandomBatches(keras.utils.PyDataset):
         passes = math.ceil(self.epochs * self.steps_per_epoch * self.batch_size / len(x))
         rng = np.random.default_rng(seed)
         self.order = np.concatenate([rng.permutation(len(x)) for _ in range(passes)])
-        self.epoch = 0
+        self.epoch = 0  # set by SetEpoch
 
     def __len__(self):
         return self.steps_per_epoch
 
     def __getitem__(self, index):
+        if not (0 <= self.epoch < self.epochs and 0 <= index < self.steps_per_epoch):
+            raise IndexError(f"batch {index} of epoch {self.epoch}: there are {self.steps_per_epoch} batches "
+                             f"in each of {self.epochs} epochs")
         start = (self.epoch * self.steps_per_epoch + index) * self.batch_size
         pick = self.order[start : start + self.batch_size]
         y = self.y[pick]
         return self.x[pick], y if self.targets is None else self.targets(y)
-
-    def on_epoch_end(self):
-        self.epoch += 1
 
 
 class SetEpoch(keras.callbacks.Callback):

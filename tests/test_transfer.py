@@ -228,6 +228,53 @@ def test_transfer_runs_pretrained_control_and_scratch_cells(pretext_runs, tmp_pa
     assert utils.load_json(tmp_path / "cells.json")[0]["accuracy"] == again[0]["accuracy"]
 
 
+def test_random_batches_are_full_and_refuse_batches_past_the_end():
+    from model_utils import RandomBatches
+
+    batches = RandomBatches(np.arange(90)[:, None], np.arange(90), batch_size=16, steps=120, seed=0)
+    assert (batches.epochs, len(batches)) == (3, 40)
+    seen = []
+    for epoch in range(batches.epochs):
+        batches.epoch = epoch
+        seen += [batches[i][1] for i in range(len(batches))]
+    assert {len(y) for y in seen} == {16}
+    np.testing.assert_array_equal(np.concatenate(seen), batches.order[: 120 * 16])
+    for epoch, index in ((3, 0), (0, 40)):
+        batches.epoch = epoch
+        with pytest.raises(IndexError, match=f"batch {index} of epoch {epoch}"):
+            batches[index]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, task", [("transformer", "classify"), ("transformer", "keypoints"),
+                                        ("unet", "classify")])
+def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, task):
+    """What fit() feeds the traced step: each epoch's batches once each, all full.
+
+    Keras reads two batches for their shapes and calls on_epoch_end before training; a
+    feed that counted those calls ran an epoch ahead and ended in empty batches, which
+    oneDNN's convolution gradients reject (AVX-512 CPUs) and Eigen trains on as no data.
+    """
+    import transfer
+    from model_utils import RandomBatches
+
+    seen = []
+    getitem = RandomBatches.__getitem__
+
+    def spy(self, index):
+        x, y = getitem(self, index)
+        seen.append((self.epoch, index, len(x), len(y)))
+        return x, y
+
+    monkeypatch.setattr(RandomBatches, "__getitem__", spy)
+    steps = 120  # three epochs of 40 steps
+    transfer.transfer(scratch=True, arch=arch, task=task, data="sample", steps=steps, batch_size=16,
+                      labels=["40" if task == "keypoints" else "100"], mode=["finetune"], verbose=0)
+    assert {(x, y) for _, _, x, y in seen} == {(16, 16)}
+    trained = {(epoch, index) for epoch, index, _, _ in seen}
+    assert trained == {(epoch, index) for epoch in range(3) for index in range(40)}
+
+
 @pytest.mark.slow
 def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
     result = run("transfer.py", "--pretrained", pretext_runs / "jigsaw", "--task", "keypoints", "--data", "sample",
