@@ -34,10 +34,10 @@ class CleanArgumentParser(argparse.ArgumentParser):
 
 
 def run_script(prog, work):
-    """Calls ``work()`` for a script: bad input ends in one line and exit status 1, Ctrl-C in 130."""
+    """Calls ``work()`` for a script: bad input or a missing package ends in one line and exit status 1, Ctrl-C in 130."""
     try:
         return work()
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ImportError) as err:
         sys.exit(f"{prog}: error: {err}")
     except KeyboardInterrupt:
         sys.exit(130)

@@ -275,6 +275,10 @@ def logging_callbacks(folder, config, resume):
         keras.callbacks.BackupAndRestore(str(folder / run_folder.BACKUP)),
     ]
     if config["tensorboard"]:
+        try:  # Keras' callback needs it; imported here so that a missing install is named, not a traceback
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise ImportError("--tensorboard needs the tensorboard package: pip install -r requirements.txt") from None
         callbacks.append(keras.callbacks.TensorBoard(str(folder / run_folder.TENSORBOARD)))
     return callbacks
 
