@@ -101,7 +101,7 @@ def evaluate(
         raise ValueError(f"{model} was trained on the {config['pretext']} pretext: evaluate.py scores jigsaw runs "
                          "(transfer.py --pretrained uses it)")
     decode = decode or config["decode"]
-    images, shuffled, permutation = make_puzzles(config, data, split, num, seed)
+    images, shuffled, permutation, origin = make_puzzles(config, data, split, num, seed)
 
     # TensorFlow starts here, once the input is checked.
     from model_utils import score_puzzles
@@ -124,6 +124,8 @@ def evaluate(
         "model": str(model_file),
         "grid": list(config["grid"]),
         "split": split,
+        "data": origin,
+        "digits_fingerprint": utils.digits_fingerprint(images),
         "num_puzzles": len(images),
         "seed": seed,
         "decode": decode,
@@ -153,20 +155,24 @@ def make_puzzles(config, data, split, num, seed):
     """The digits of a split, each shuffled once with ``seed``, as the run's grid cuts them.
 
     Returns:
-        ``(images, shuffled, permutation)``: ``(N, H0, W0)`` uint8 digits, ``(N, H, W)``
-        uint8 puzzles, ``(N, K)`` their permutations.
+        ``(images, shuffled, permutation, origin)``: ``(N, H0, W0)`` uint8 digits, ``(N, H, W)``
+        uint8 puzzles, ``(N, K)`` their permutations, and where the digits came from.
+
+    Raises:
+        ValueError: for ``split="val"``, if these are not the training digits the run split.
     """
-    (x_train, _), (x_test, _) = utils.load_mnist(data)
+    ((x_train, _), (x_test, _)), origin = utils.load_mnist(data, return_origin=True)
     if split == "test":
         images = x_test
     else:
+        run_folder.record_digits(dict(config), x_train, origin, "--split val")
         _, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
         images = x_train[val_index]
     if tuple(images.shape[1:]) != tuple(config["image_shape"]):
         raise ValueError(f"the model was trained on {config['image_shape']} images, these are {list(images.shape[1:])}")
     # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
     shuffled, permutation = utils.shuffle_pieces(images, config["grid"], seed)
-    return images[:num], shuffled[:num], permutation[:num]
+    return images[:num], shuffled[:num], permutation[:num], origin
 
 
 def plot_solutions(config, images, shuffled, heatmaps, what, decode, path=None, show=False):

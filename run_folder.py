@@ -95,6 +95,10 @@ DEFAULTS = dict(
 MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0}
 # What train.py adds to the settings when it starts a run (evaluate.py needs these).
 RESOLVED = ("grid", "sigma", "image_shape", "seed", "val_size")
+# What train.py records about the digits it split into training and validation digits:
+# where they came from ("download", "sample" or the --data path) and their fingerprint
+# (utils.digits_fingerprint). None in runs saved before it did.
+DATA_RECORD = {"data_origin": None, "data_fingerprint": None}
 
 
 def choices(setting) -> tuple:
@@ -171,7 +175,29 @@ def read_config(path) -> dict:
     missing = [key for key in RESOLVED if key not in saved]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: is it a train.py run config?")
-    return {**DEFAULTS, **MISSING_MEANT, **saved}
+    return {**DEFAULTS, **MISSING_MEANT, **DATA_RECORD, **saved}
+
+
+def record_digits(config, x_train, origin, action):
+    """Records in ``config`` which training digits the run splits; refuses others for a run that has them.
+
+    Args:
+        config: the run's settings; a run saved before digits were recorded is not checked.
+        x_train: ``(N, H, W)`` uint8, the training split that the run's validation digits come from.
+        origin: where they came from (``utils.load_mnist(..., return_origin=True)``).
+        action: what is being done with them, for the message (``"--resume"``, ``"--split val"``).
+
+    Raises:
+        ValueError: if the run recorded other digits.
+    """
+    fingerprint = utils.digits_fingerprint(x_train)
+    recorded = config.get("data_fingerprint")
+    if recorded is not None and recorded != fingerprint:
+        raise ValueError(
+            f"{action}: these training digits ({origin}, fingerprint {fingerprint}) are not the ones the run split "
+            f"its validation digits from ({config['data_origin']}, fingerprint {recorded}); give --data that source"
+        )
+    config.update(data_origin=origin, data_fingerprint=fingerprint)
 
 
 def write_config(config, folder) -> None:

@@ -146,7 +146,8 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
         config = {**run_folder.read_config(staging), "out": config["out"]}
 
     # Everything that can be wrong with the data is found before a file is written.
-    (x_train, _), _ = utils.load_mnist(config["data"])
+    ((x_train, _), _), origin = utils.load_mnist(config["data"], return_origin=True)
+    run_folder.record_digits(config, x_train, origin, "--resume")
     train_digits, val_digits = split_digits(config, x_train)
     if not chief:  # as in Keras' multi-worker guide: the other workers write to a place of their own, then drop it
         out, staging = None, run_folder.scratch_folder() / "run"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import math
 import numbers
@@ -488,7 +489,7 @@ def to_model_input(shuffled) -> np.ndarray:
     return shuffled.astype(np.float32) / 255.0
 
 
-def load_mnist(source=None):
+def load_mnist(source=None, return_origin=False):
     """Loads MNIST as uint8 arrays.
 
     Args:
@@ -500,20 +501,24 @@ def load_mnist(source=None):
             ``y_test``);
             a folder holding the four IDX files (``train-images-idx3-ubyte`` etc., gzipped
             or not).
+        return_origin: also return where the digits came from.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: images ``(N, 28, 28)`` uint8 0-255 and
-        labels ``(N,)`` uint8.
+        labels ``(N,)`` uint8. With ``return_origin``, the pair ``(those, origin)``:
+        ``"download"``, ``"sample"`` (asked for, or the offline fallback) or the path given.
 
     Raises:
         FileNotFoundError: if the path, or one of the IDX files, does not exist.
         ValueError: if a file is unreadable or its arrays are not MNIST-shaped.
     """
+    origin = "sample" if isinstance(source, str) and source == "sample" else source
     if source is None:
         try:
             import keras
 
             arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data()), strict=True))
+            origin = "download"
         except Exception as err:  # no network, blocked host, broken cache...
             warnings.warn(
                 f"could not download MNIST ({type(err).__name__}: {' '.join(str(err).split())}); "
@@ -522,15 +527,31 @@ def load_mnist(source=None):
                 "(or load_mnist('path/to/mnist.npz')).",
                 stacklevel=2,
             )
-            return load_mnist("sample")
-        return _check_mnist(arrays, "Keras' MNIST download")
-    if isinstance(source, str) and source == "sample":
-        source = SAMPLE_PATH
-    path = pathlib.Path(source).expanduser()
+            arrays, origin = None, "sample"
+        if arrays is not None:
+            splits = _check_mnist(arrays, "Keras' MNIST download")
+            return (splits, origin) if return_origin else splits
+    path = SAMPLE_PATH if origin == "sample" else pathlib.Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"no MNIST data at {path} (give an .npz file, an IDX folder or 'sample')")
     arrays = _read_idx_folder(path) if path.is_dir() else _read_npz(path)
-    return _check_mnist(arrays, str(path))
+    splits = _check_mnist(arrays, str(path))
+    return (splits, str(origin)) if return_origin else splits
+
+
+def digits_fingerprint(images) -> str:
+    """A short fingerprint of a set of digits: 12 hex digits of the SHA-256 of their shape and pixels.
+
+    Args:
+        images: ``(N, H, W)`` uint8 digits.
+
+    Returns:
+        The same string for the same digits in the same order; another for any other set.
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    digest = hashlib.sha256(repr(images.shape).encode())
+    digest.update(images.tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _flatten(pairs):
@@ -543,7 +564,9 @@ def _read_npz(path) -> dict:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in MNIST_KEYS if key in data.files}
     except Exception as err:  # BadZipFile, EOFError, OSError, pickled objects, not an npz...
-        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}: {err})") from None
+        # numpy's own message about a text file suggests allow_pickle, which is the wrong fix here.
+        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}); MNIST data is an .npz in "
+                         "Keras' layout, a folder of the four IDX files (gzipped or not), or 'sample'") from None
     missing = [key for key in MNIST_KEYS if key not in arrays]
     if missing:
         raise ValueError(

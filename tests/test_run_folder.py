@@ -98,3 +98,16 @@ def test_a_malformed_tf_config_is_named_in_the_error():
 def test_read_log_reads_columns_as_floats(tmp_path):
     (tmp_path / run_folder.LOG).write_text("epoch,loss,val_exact\n0,0.5,0.25\n1,0.25,0.5\n")
     assert run_folder.read_log(tmp_path) == {"epoch": [0.0, 1.0], "loss": [0.5, 0.25], "val_exact": [0.25, 0.5]}
+
+
+def test_record_digits_records_them_and_refuses_others(digits):
+    import utils
+
+    config = {}
+    run_folder.record_digits(config, digits, "sample", "--resume")
+    assert config == {"data_origin": "sample", "data_fingerprint": utils.digits_fingerprint(digits)}
+    run_folder.record_digits(config, digits.copy(), "path/to/copy.npz", "--resume")  # the same digits elsewhere
+    with pytest.raises(ValueError, match=r"--resume: these training digits \(other.npz, fingerprint \w{12}\) are not"):
+        run_folder.record_digits(config, digits[::-1], "other.npz", "--resume")
+    old = {"data_origin": None, "data_fingerprint": None}  # a run saved before digits were recorded
+    run_folder.record_digits(old, digits[::-1], "other.npz", "--split val")

@@ -124,6 +124,7 @@ def bad_files(tmp_path):
 BAD_INPUT = [
     ("missing data path", "train.py", ["--data", "{tmp}/nowhere.npz"], "no MNIST data at"),
     ("corrupt npz", "train.py", ["--data", "{tmp}/corrupt.npz"], "is not a readable .npz file"),
+    ("text file as data", "train.py", ["--data", "{tmp}/a_file"], "an .npz in Keras' layout, a folder of the four IDX"),
     ("wrong array shape", "train.py", ["--data", "{tmp}/flat.npz"], "x_train in"),
     ("non-integer grid", "train.py", ["--data", "sample", "--grid", "2.5"], "grid must be"),
     ("grid larger than image", "train.py", ["--data", "sample", "--grid", "29"], "larger than the 28x28 image"),
@@ -269,6 +270,27 @@ def test_evaluate_on_the_runs_own_validation_digits(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "val.json").read_text())
     assert metrics["split"] == "val" and metrics["num_puzzles"] == 64  # the run's --val-size
+    assert metrics["data"] == "sample" and len(metrics["digits_fingerprint"]) == 12
+
+
+@pytest.mark.slow
+def test_a_run_records_its_digits_and_refuses_others_for_its_validation_split(trained_run, tmp_path):
+    import utils
+
+    out, _ = trained_run
+    config = json.loads((out / "config.json").read_text())
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
+    assert config["data_origin"] == "sample" and config["data_fingerprint"] == utils.digits_fingerprint(x_train)
+    other = tmp_path / "other.npz"  # the same test digits, other training digits: another validation split
+    np.savez(other, x_train=x_train[::-1], y_train=y_train[::-1], x_test=x_test, y_test=y_test)
+    result = run("evaluate.py", "--model", out, "--data", other, "--split", "val", "--metrics", tmp_path / "m.json")
+    assert result.returncode == 1 and not (tmp_path / "m.json").exists()
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("evaluate.py: error: --split val: these training digits") and "sample" in last
+    result = run("evaluate.py", "--model", out, "--data", other, "--num", "50", "--metrics", tmp_path / "m.json")
+    assert result.returncode == 0, result.stderr[-2000:]  # the test split does not depend on the run's digits
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["data"] == str(other) and metrics["digits_fingerprint"] == utils.digits_fingerprint(x_test[:50])
 
 
 @pytest.mark.slow

@@ -303,6 +303,35 @@ def test_offline_download_falls_back_to_the_sample_with_a_warning(monkeypatch):
     with pytest.warns(UserWarning, match="could not download MNIST.*--data"):
         (x_train, _), _ = utils.load_mnist()
     np.testing.assert_array_equal(x_train, utils.load_mnist("sample")[0][0])
+    with pytest.warns(UserWarning, match="could not download MNIST"):
+        _, origin = utils.load_mnist(return_origin=True)
+    assert origin == "sample"  # a run records the digits it really used, not the download it asked for
+
+
+def test_load_mnist_says_where_the_digits_came_from(tmp_path):
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
+    assert utils.load_mnist("sample", return_origin=True)[1] == "sample"
+    path = tmp_path / "copy.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    splits, origin = utils.load_mnist(path, return_origin=True)
+    assert origin == str(path)
+    np.testing.assert_array_equal(splits[0][0], x_train)
+
+
+def test_a_text_file_as_data_names_the_formats_not_allow_pickle(tmp_path):
+    (tmp_path / "README.md").write_text("# not digits\n")
+    with pytest.raises(ValueError, match="is not a readable .npz file") as err:
+        utils.load_mnist(tmp_path / "README.md")
+    assert "allow_pickle" not in str(err.value) and "IDX files" in str(err.value)
+
+
+def test_digits_fingerprint_tells_sets_of_digits_apart(digits):
+    fingerprint = utils.digits_fingerprint(digits)
+    assert len(fingerprint) == 12 and fingerprint == utils.digits_fingerprint(digits.copy())
+    changed = digits.copy()
+    changed[3, 14, 14] ^= 1
+    others = {utils.digits_fingerprint(d) for d in (changed, digits[::-1], digits[:-1], digits.reshape(8, 14, 56))}
+    assert len(others) == 4 and fingerprint not in others
 
 
 def test_train_val_split_is_disjoint_and_fixed_by_the_seed():
