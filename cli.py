@@ -18,8 +18,13 @@ class CleanArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: 'prog: error: message (see --help)'.
 
     It also prints Python warnings (the offline data fallback, say) as one line each,
-    'prog: warning: message', instead of with a line of source code.
+    'prog: warning: message', instead of with a line of source code. Flags must be spelled
+    in full: argparse's prefix matching would take ``--epoch`` for ``--epochs`` today and
+    fail, or pick another flag, the day a flag with the same prefix is added.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

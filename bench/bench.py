@@ -62,7 +62,7 @@ NETWORKS = {
 
 
 def get_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute; figures indicative only")
     parser.add_argument(
         "--data", default="sample", help="MNIST source as for train.py (default: the bundled sample, indicative only)"

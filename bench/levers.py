@@ -99,7 +99,7 @@ def measure_threads(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("--data", default="sample", help="MNIST source (default: the bundled sample)")
     parser.add_argument("--steps", type=int, default=60, help="training steps per round (default 60)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per lever (default 3)")

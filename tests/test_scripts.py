@@ -338,3 +338,18 @@ def test_tensorboard_logs_losses_and_validation_rates_every_epoch(tmp_path):
     assert val_scalars["epoch_exact"][-1] == pytest.approx(result["val"]["hungarian"]["exact"])
     assert len(val_scalars["epoch_pieces"]) == len(val_scalars["epoch_loss"]) == 2
     assert json.loads((out / "config.json").read_text())["tensorboard"] is True
+
+
+@pytest.mark.parametrize("script, args, abbreviation", [
+    ("train", ["--epoch", "1"], "--epoch"),
+    ("evaluate", ["--model", "runs/x", "--spl", "val"], "--spl"),
+    ("transfer", ["--scratch", "--label", "10"], "--label"),
+])
+def test_abbreviated_flags_are_refused(capsys, script, args, abbreviation):
+    """A prefix that works today would break, or pick another flag, when a flag is added."""
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(script).get_args(args)
+    assert exit_info.value.code == 2
+    assert f"unrecognized arguments: {abbreviation}" in capsys.readouterr().err
