@@ -39,7 +39,7 @@ class CleanArgumentParser(argparse.ArgumentParser):
 
 
 def run_script(prog, work):
-    """Calls ``work()`` for a script: bad input or a missing package ends in one line and exit status 1, Ctrl-C in 130."""
+    """Calls ``work()`` for a script: bad input or a missing package ends in one line, exit status 1; Ctrl-C, 130."""
     try:
         return work()
     except (ValueError, OSError, ImportError) as err:

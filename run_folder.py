@@ -24,7 +24,6 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 
 import utils
 
@@ -274,9 +273,44 @@ def publish(staging, out) -> None:
     pathlib.Path(staging).rename(out)
 
 
-def scratch_folder() -> pathlib.Path:
-    """A temporary run folder, for a multi-worker process that is not the chief (it writes nothing that stays)."""
-    return pathlib.Path(tempfile.mkdtemp(prefix="jigsaw-worker-"))
+def worker_folder(out, tf_config=None) -> pathlib.Path:
+    """Where a multi-worker process that is not the chief trains: ``OUT.worker-I.partial`` (I: its index).
+
+    As in Keras' multi-worker guide, such a worker writes to a place of its own and deletes it
+    at the end; the chief alone writes ``OUT``. The folder holds the worker's backup, so a
+    worker restarted after a fault (``--resume``) continues where the cluster stopped.
+    """
+    kind, index = task_of(tf_config)
+    out = pathlib.Path(out).expanduser()
+    return out.with_name(f"{out.name}.{kind}-{index}{PARTIAL}")
+
+
+def check_worker_folder(out, resume=False, tf_config=None) -> pathlib.Path:
+    """``worker_folder``, checked: with ``resume`` it must hold an interrupted run; without, an old one is dropped.
+
+    Raises:
+        FileNotFoundError: if ``resume`` finds no interrupted run there.
+    """
+    folder = worker_folder(out, tf_config)
+    if resume and not (folder / CONFIG).is_file():
+        raise FileNotFoundError(f"nothing to resume: {folder} holds no interrupted run of this worker")
+    if not resume and folder.exists():
+        shutil.rmtree(folder)  # a worker's folder is scratch: the chief's OUT.partial says whether a run is in the way
+    return folder
+
+
+def task_of(tf_config=None) -> tuple:
+    """This process's ``(type, index)`` in the cluster that ``TF_CONFIG`` describes; ``(None, 0)`` without one.
+
+    Raises:
+        ValueError: if TF_CONFIG is not JSON.
+    """
+    text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
+    try:
+        task = json.loads(text).get("task", {})
+    except json.JSONDecodeError as err:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({err}): {text[:200]!r}") from None
+    return task.get("type"), task.get("index", 0)
 
 
 def is_chief(tf_config=None) -> bool:
@@ -286,15 +320,10 @@ def is_chief(tf_config=None) -> bool:
     the cluster has no chief; a process with no ``TF_CONFIG`` is its own chief.
     """
     text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
-    try:
-        tf_config = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({err}): {text[:200]!r}") from None
-    task = tf_config.get("task", {})
-    kind, index = task.get("type"), task.get("index", 0)
+    kind, index = task_of(text)
     if kind is None:
         return True
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in tf_config.get("cluster", {}))
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in json.loads(text).get("cluster", {}))
 
 
 # ------------------------------------------------------------------ finding a run

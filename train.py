@@ -138,10 +138,10 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
         config["loss"] = "mse"
     check_settings(config)
     chief = config["strategy"] != "multiworker" or run_folder.is_chief()
-    if resume and config["strategy"] == "multiworker":
-        raise ValueError("--resume continues single-process runs only, not --strategy multiworker")
     if chief:
         out, staging = run_folder.check_out(config["out"], overwrite, resume)
+    else:  # a multi-worker process that is not the chief: a folder of its own, deleted at the end
+        out, staging = None, run_folder.check_worker_folder(config["out"], resume)
     if resume:
         config = {**run_folder.read_config(staging), "out": config["out"]}
 
@@ -149,22 +149,19 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     ((x_train, _), _), origin = utils.load_mnist(config["data"], return_origin=True)
     run_folder.record_digits(config, x_train, origin, "--resume")
     train_digits, val_digits = split_digits(config, x_train)
-    if not chief:  # as in Keras' multi-worker guide: the other workers write to a place of their own, then drop it
-        out, staging = None, run_folder.scratch_folder() / "run"
     if not resume:
         run_folder.create_staging(staging, config)
     try:
         metrics = fit(staging, config, train_digits, val_digits, resume, verbose)
     except BaseException:
         # A run that failed before finishing an epoch leaves nothing behind; a later failure
-        # (or Ctrl-C) keeps OUT.partial so that --resume can continue it.
-        if not chief:
-            shutil.rmtree(staging.parent, ignore_errors=True)
-        elif run_folder.discard_failed(staging):
-            print(f"train.py: the run is kept in {staging}; continue it with --resume --out {out}", file=sys.stderr)
+        # (or Ctrl-C) keeps OUT.partial (and each other worker's folder) so that --resume can continue it.
+        if run_folder.discard_failed(staging):
+            print(f"train.py: the run is kept in {staging}; continue it with --resume --out {config['out']}",
+                  file=sys.stderr)
         raise
     if not chief:
-        shutil.rmtree(staging.parent, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         return {"run": None, "val": metrics}
     run_folder.publish(staging, out)
     if verbose:
@@ -230,7 +227,11 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
         val_data = None
     callbacks = [SetEpoch(batches), *([validation] if validation else []), *logging_callbacks(folder, config, resume)]
     started = time.perf_counter()
-    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose)
+    # PuzzleBatches already draws each epoch's order from (seed, epoch). Keras' own shuffle of
+    # the batch order draws from Python's global random state, which a resumed run cannot
+    # restore: it would train on the same batches in another order, to other weights.
+    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose,
+              shuffle=False)
     seconds = time.perf_counter() - started
     if denoise:
         metrics = {"val_loss": float(model.evaluate(*val_data, batch_size=256, verbose=0))}

@@ -291,7 +291,8 @@ class Task:
         trained.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
         batches = RandomBatches(x_train, y_train, self.s["batch_size"], self.s["steps"], self.seed, self.targets)
         best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
-        trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val), callbacks=[SetEpoch(batches), best], verbose=0)
+        trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val),
+                    callbacks=[SetEpoch(batches), best], verbose=0)
         return self.score(self.model)
 
     def score(self, model):

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -105,3 +106,63 @@ def test_two_worker_processes_train_together_and_only_the_chief_writes_the_run(t
     workers_val = json.loads((out / "val_metrics.json").read_text())
     for method, values in metrics["by_decode"].items():
         assert values == pytest.approx(workers_val[method])
+
+
+TRAIN_TWO_EPOCHS = """
+import os
+import sys
+import model_utils
+import train
+
+if os.environ.get("DIE_AFTER_FIRST_EPOCH"):  # a fault: the process dies at once, with no clean-up, after epoch 0
+    def die(self, epoch, logs=None):
+        if epoch == 1:
+            os._exit(3)
+    model_utils.SetEpoch.on_epoch_begin = die
+train.train(data="sample", grid=2, epochs=2, train_size=256, val_size=64, batch_size=64,
+            strategy="multiworker", out=sys.argv[1], resume="--resume" in sys.argv, verbose=2)
+"""
+
+
+def run_two_workers(out, ports, *args, die=False):
+    """Runs TRAIN_TWO_EPOCHS as two worker processes on localhost; returns their (returncode, stdout, stderr)."""
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "TF_CONFIG": tf_config}
+        if die:
+            env["DIE_AFTER_FIRST_EPOCH"] = "1"
+        workers.append(subprocess.Popen([sys.executable, "-c", TRAIN_TWO_EPOCHS, str(out), *args], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        outputs = [worker.communicate(timeout=600) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    return [(worker.returncode, *output) for worker, output in zip(workers, outputs, strict=True)]
+
+
+@pytest.mark.slow
+def test_two_workers_killed_after_an_epoch_resume_to_the_same_weights(tmp_path):
+    """Fault tolerance, as Keras' BackupAndRestore is meant for: both workers die after epoch 0 and are restarted."""
+    import keras
+
+    ports = free_ports(2)
+    for returncode, _, stderr in run_two_workers(tmp_path / "whole", ports):
+        assert returncode == 0, stderr[-3000:]
+
+    out = tmp_path / "killed"
+    for returncode, _, stderr in run_two_workers(out, ports, die=True):
+        assert returncode == 3, stderr[-3000:]
+    assert (tmp_path / "killed.partial" / "backup").is_dir() and (tmp_path / "killed.worker-1.partial").is_dir()
+    for returncode, _, stderr in run_two_workers(out, ports, "--resume"):
+        assert returncode == 0, stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]  # the workers' folders are gone
+    log = (out / "log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
+
+    whole, resumed = (keras.models.load_model(path / "final.keras", compile=False).get_weights()
+                      for path in (tmp_path / "whole", out))
+    for a, b in zip(whole, resumed, strict=True):
+        np.testing.assert_array_equal(a, b)

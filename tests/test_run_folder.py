@@ -111,3 +111,16 @@ def test_record_digits_records_them_and_refuses_others(digits):
         run_folder.record_digits(config, digits[::-1], "other.npz", "--resume")
     old = {"data_origin": None, "data_fingerprint": None}  # a run saved before digits were recorded
     run_folder.record_digits(old, digits[::-1], "other.npz", "--split val")
+
+
+def test_a_worker_that_is_not_the_chief_trains_in_a_folder_of_its_own(tmp_path):
+    tf_config = json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}})
+    out = tmp_path / "run"
+    assert run_folder.worker_folder(out, tf_config) == tmp_path / "run.worker-1.partial"
+    with pytest.raises(FileNotFoundError, match="nothing to resume: .*run.worker-1.partial holds no interrupted run"):
+        run_folder.check_worker_folder(out, resume=True, tf_config=tf_config)
+    stale = tmp_path / "run.worker-1.partial"
+    stale.mkdir()
+    (stale / run_folder.CONFIG).write_text("{}")
+    assert run_folder.check_worker_folder(out, resume=True, tf_config=tf_config) == stale and stale.exists()
+    assert run_folder.check_worker_folder(out, resume=False, tf_config=tf_config) == stale and not stale.exists()

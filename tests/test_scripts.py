@@ -238,6 +238,14 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
     assert not partial.exists() and not (tmp_path / "run" / "backup").exists()
     assert 0.0 <= result["val"]["hungarian"]["exact"] <= 1.0
+    # The same puzzles in the same order as a run that was never interrupted: the same weights.
+    whole = train.train(**{**settings, "out": str(tmp_path / "whole")})
+    assert whole["val"] == result["val"]
+    import keras
+
+    for a, b in zip(*(keras.models.load_model(tmp_path / name / "final.keras", compile=False).get_weights()
+                      for name in ("run", "whole")), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow
