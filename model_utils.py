@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 import run_folder
+import tasks
 import utils
 
 
@@ -489,7 +490,7 @@ class DenoiseBatches(PuzzleBatches):
     """The control pretext's batches: (corrupted digits, clean digits), in PuzzleBatches' order."""
 
     def pairs(self, digits, seed):
-        return utils.denoise_pairs(digits, self.grid, seed)
+        return tasks.denoise_pairs(digits, self.grid, seed)
 
 
 class RandomBatches(keras.utils.PyDataset):

@@ -25,6 +25,7 @@ import os
 import pathlib
 import shutil
 
+import tasks
 import utils
 
 # ------------------------------------------------------------------------ file names
@@ -56,8 +57,8 @@ CHOICES = {
     "strategy": ("strategy", STRATEGIES),
     "split": ("split", SPLITS),
     "pretext": ("pretext", PRETEXTS),
-    "task": ("task", utils.TRANSFER_TASKS),
-    "mode": ("mode", utils.TRANSFER_MODES),
+    "task": ("task", tasks.TRANSFER_TASKS),
+    "mode": ("mode", tasks.TRANSFER_MODES),
 }
 
 # Every train.py setting and its default: the schema of config.json.

@@ -21,6 +21,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 import run_folder
+import tasks
 import utils
 from cli import CleanArgumentParser, format_table, run_script
 from run_folder import DEFAULTS, check_settings
@@ -221,7 +222,7 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     if verbose:
         print(describe(config, model, strategy))
     if denoise:  # Keras' own validation loss, on corruptions fixed by a seed stream of their own
-        validation, val_data = None, utils.denoise_pairs(val_digits, grid, [config["seed"], 1_000_003])
+        validation, val_data = None, tasks.denoise_pairs(val_digits, grid, [config["seed"], 1_000_003])
     else:
         validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
         val_data = None

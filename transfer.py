@@ -34,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 import run_folder
+import tasks
 import utils
 from cli import CleanArgumentParser, run_script
 
@@ -134,7 +135,7 @@ def transfer(verbose=1, **settings):
     (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
     examples = len(x_train) // (PER_CANVAS if s["task"] == "keypoints" else 1)
     # At least one example to train on and one to validate: one of each class for classify.
-    least = 2 if s["task"] == "keypoints" else utils.MIN_LABELS
+    least = 2 if s["task"] == "keypoints" else tasks.MIN_LABELS
     for num in labels:
         if num is not None and num > examples:
             raise ValueError(f"--labels {num} is more than the {examples} labelled {unit(s['task'])} the "
@@ -143,7 +144,7 @@ def transfer(verbose=1, **settings):
             raise ValueError(f"--labels {num} is too few: {s['task']} needs at least {least} labelled "
                              f"{unit(s['task'])}, to train on and to validate")
     if s["task"] == "keypoints":
-        test = utils.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
+        test = tasks.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
     else:
         test = (utils.pad_to_grid(x_test, config["grid"]), y_test)
 
@@ -212,14 +213,14 @@ class Task:
         self.keypoints = s["task"] == "keypoints"
         if self.keypoints:  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
-            canvases, classes, centres = utils.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
+            canvases, classes, centres = tasks.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
             val = max(total // 10, 1)
             canvas = s["canvas"]
-            self.targets = lambda i: utils.keypoint_heatmaps(classes[i], centres[i], canvas, KEYPOINT_SIGMA)
+            self.targets = lambda i: tasks.keypoint_heatmaps(classes[i], centres[i], canvas, KEYPOINT_SIGMA)
             self.train_data = (utils.to_model_input(canvases[val:]), np.arange(val, total))
             self.val_data = (utils.to_model_input(canvases[:val]), self.targets(np.arange(val)))
         else:
-            train, val = utils.labelled_split(y_train, num, seed)
+            train, val = tasks.labelled_split(y_train, num, seed)
 
             def digits(index):  # only the labelled digits are padded to the run's puzzle size
                 return utils.to_model_input(utils.pad_to_grid(x_train[index], config["grid"]))
@@ -240,7 +241,7 @@ class Task:
         from model_utils import HEAD, build_network, copy_body
 
         keras.utils.set_random_seed(self.seed)
-        outputs = utils.NUM_CLASSES if self.keypoints else 1  # a classifier keeps no output of the network
+        outputs = tasks.NUM_CLASSES if self.keypoints else 1  # a classifier keeps no output of the network
         network = build_network(self.config, task_shape(self.config, self.s), outputs)
         if self.pretrained is not None:
             copy_body(self.pretrained, network)
@@ -260,7 +261,7 @@ class Task:
             outputs = layer(context)
         else:
             pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
-            outputs = keras.layers.Dense(utils.NUM_CLASSES, name="classes")(pooled)
+            outputs = keras.layers.Dense(tasks.NUM_CLASSES, name="classes")(pooled)
         return body, keras.Model(features, outputs, name="head")
 
     def run(self):
@@ -304,8 +305,8 @@ class Task:
         found = []
         for start in range(0, len(canvases), 500):
             heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500]))
-            peak_classes, peak_centres = utils.find_keypoints(heatmaps, PER_CANVAS)
-            found.append(utils.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
+            peak_classes, peak_centres = tasks.find_keypoints(heatmaps, PER_CANVAS)
+            found.append(tasks.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
                                                peak_classes, peak_centres, RADIUS))
         found = np.concatenate(found)
         return {"found": float(found.mean()), "all_found": float(found.all(axis=1).mean())}

@@ -5,6 +5,7 @@ import pytest
 from conftest import SMALL_RUN, run
 
 import run_folder
+import tasks
 import utils
 
 SHORT_TRANSFER = {"data": "sample", "steps": 6, "batch_size": 16, "verbose": 0}
@@ -14,25 +15,25 @@ SHORT_TRANSFER = {"data": "sample", "steps": 6, "batch_size": 16, "verbose": 0}
 @pytest.mark.parametrize("num", [10, 100, 1000, 1001])
 def test_balanced_subset_is_balanced_and_repeatable(num):
     (_, labels), _ = utils.load_mnist("sample")
-    chosen = utils.balanced_subset(labels, num, seed=3)
-    counts = np.bincount(labels[chosen], minlength=utils.NUM_CLASSES)
+    chosen = tasks.balanced_subset(labels, num, seed=3)
+    counts = np.bincount(labels[chosen], minlength=tasks.NUM_CLASSES)
     assert len(chosen) == len(set(chosen)) == num
     assert counts.max() - counts.min() <= 1
-    np.testing.assert_array_equal(chosen, utils.balanced_subset(labels, num, seed=3))
-    assert not np.array_equal(chosen, utils.balanced_subset(labels, num, seed=4))
+    np.testing.assert_array_equal(chosen, tasks.balanced_subset(labels, num, seed=3))
+    assert not np.array_equal(chosen, tasks.balanced_subset(labels, num, seed=4))
 
 
 def test_balanced_subset_refuses_more_labels_than_digits():
     labels = np.arange(50) % 10
     with pytest.raises(ValueError, match="only 50 digits"):
-        utils.balanced_subset(labels, 51, seed=0)
+        tasks.balanced_subset(labels, 51, seed=0)
     with pytest.raises(ValueError, match="need 6 digits of class 1, there are 5"):
-        utils.balanced_subset(np.r_[labels, np.zeros(20, int)], 60, seed=0)
+        tasks.balanced_subset(np.r_[labels, np.zeros(20, int)], 60, seed=0)
 
 
 def test_labelled_split_carves_a_balanced_validation_tenth():
     (_, labels), _ = utils.load_mnist("sample")
-    train, val = utils.labelled_split(labels, 200, seed=0)
+    train, val = tasks.labelled_split(labels, 200, seed=0)
     assert len(train) == 180 and len(val) == 20 and not set(train) & set(val)
     np.testing.assert_array_equal(np.bincount(labels[val], minlength=10), 2)
     np.testing.assert_array_equal(np.bincount(labels[train], minlength=10), 18)
@@ -42,7 +43,7 @@ def test_labelled_split_carves_a_balanced_validation_tenth():
 @pytest.mark.parametrize("size", [56, 70])
 def test_canvases_hold_their_digits_apart(size):
     (_, _), (images, labels) = utils.load_mnist("sample")
-    canvases, classes, centres = utils.make_canvases(images, labels, 40, size, 2, seed=1)
+    canvases, classes, centres = tasks.make_canvases(images, labels, 40, size, 2, seed=1)
     assert canvases.shape == (40, size, size) and canvases.dtype == np.uint8
     corners = (centres - 14).astype(int)
     assert (np.abs(corners[:, 0] - corners[:, 1]) >= 28).any(axis=1).all()  # the boxes do not overlap
@@ -55,30 +56,30 @@ def test_canvases_hold_their_digits_apart(size):
 
 def test_canvases_use_each_digit_once_and_refuse_small_canvases():
     images = np.stack([np.full((28, 28), i + 1, np.uint8) for i in range(20)])
-    canvases, _, centres = utils.make_canvases(images, np.arange(20) % 10, 10, 56, 2, seed=0)
+    canvases, _, centres = tasks.make_canvases(images, np.arange(20) % 10, 10, 56, 2, seed=0)
     values = sorted(canvases[n, int(c[0]), int(c[1])] for n in range(10) for c in centres[n])
     assert values == list(range(1, 21))
     with pytest.raises(ValueError, match="cannot hold 2 non-overlapping 28x28 digits"):
-        utils.make_canvases(images, np.arange(20) % 10, 2, 50, 2)
+        tasks.make_canvases(images, np.arange(20) % 10, 2, 50, 2)
     with pytest.raises(ValueError, match="need 22 digits"):
-        utils.make_canvases(images, np.arange(20) % 10, 11, 56, 2)
+        tasks.make_canvases(images, np.arange(20) % 10, 11, 56, 2)
 
 
 def test_keypoints_round_trip_through_their_heatmaps():
     (_, _), (images, labels) = utils.load_mnist("sample")
-    _, classes, centres = utils.make_canvases(images, labels, 30, 70, 2, seed=2)
-    heatmaps = utils.keypoint_heatmaps(classes, centres, 70, sigma=2.0)
+    _, classes, centres = tasks.make_canvases(images, labels, 30, 70, 2, seed=2)
+    heatmaps = tasks.keypoint_heatmaps(classes, centres, 70, sigma=2.0)
     assert heatmaps.shape == (30, 70, 70, 10) and heatmaps.dtype == np.float32
     assert heatmaps.max() == pytest.approx(1.0)
-    found_classes, found_centres = utils.find_keypoints(heatmaps, 2)
-    assert utils.keypoint_scores(classes, centres, found_classes, found_centres).all()
+    found_classes, found_centres = tasks.find_keypoints(heatmaps, 2)
+    assert tasks.keypoint_scores(classes, centres, found_classes, found_centres).all()
 
 
 def test_keypoint_scores_need_the_class_the_place_and_one_detection_each():
     classes, centres = np.array([[3, 3]]), np.array([[[10.0, 10.0], [40.0, 40.0]]])
 
     def found(pred_classes, pred_centres):
-        return utils.keypoint_scores(classes, centres, np.array([pred_classes]), np.array([pred_centres]))[0]
+        return tasks.keypoint_scores(classes, centres, np.array([pred_classes]), np.array([pred_centres]))[0]
 
     np.testing.assert_array_equal(found([3, 3], [[11, 12], [40, 40]]), [True, True])
     np.testing.assert_array_equal(found([4, 3], [[10, 10], [40, 40]]), [False, True])  # wrong class
@@ -90,17 +91,17 @@ def test_find_keypoints_takes_the_strongest_peaks_over_all_classes():
     heatmaps = np.zeros((1, 20, 20, 10), np.float32)
     heatmaps[0, 5, 5, 2], heatmaps[0, 5, 6, 2] = 0.9, 0.8  # a shoulder, not a peak
     heatmaps[0, 15, 15, 7] = 0.5
-    classes, centres = utils.find_keypoints(heatmaps, 2)
+    classes, centres = tasks.find_keypoints(heatmaps, 2)
     np.testing.assert_array_equal(classes, [[2, 7]])
     np.testing.assert_array_equal(centres, [[[5, 5], [15, 15]]])
 
 
 def test_denoise_pairs_corrupt_repeatably_and_pad_to_the_grid(digits):
-    noisy, clean = utils.denoise_pairs(digits, 3, seed=0)
+    noisy, clean = tasks.denoise_pairs(digits, 3, seed=0)
     assert noisy.shape == clean.shape == (8, 30, 30, 1) and noisy.dtype == np.float32
     assert 0 <= noisy.min() and noisy.max() <= 1
     np.testing.assert_array_equal(clean[:, :28, :28, 0], digits / np.float32(255))
-    np.testing.assert_array_equal(noisy, utils.denoise_pairs(digits, 3, seed=0)[0])
+    np.testing.assert_array_equal(noisy, tasks.denoise_pairs(digits, 3, seed=0)[0])
     assert 0.1 < np.abs(noisy - clean).mean() < 0.3
 
 
@@ -156,7 +157,7 @@ def task_of(pretrained_run, mode, task="classify", labels=100):
     pretrained = run_folder.load_model(model_file)
     (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
     if task == "keypoints":
-        test = utils.make_canvases(x_test, y_test, 40, settings["canvas"], 2, 0)
+        test = tasks.make_canvases(x_test, y_test, 40, settings["canvas"], 2, 0)
     else:
         test = (utils.pad_to_grid(x_test[:200], config["grid"]), y_test[:200])
     return transfer.Task(settings, config, pretrained, x_train, y_train, test, labels, mode, seed=0), pretrained

@@ -1,0 +1,214 @@
+"""transfer.py's tasks: labelled subsets, digits on canvases, keypoint labels, the control pretext's pairs.
+
+The jigsaw library is ``utils``; this module holds what the downstream tasks and the
+control pretext need on top of it, in numpy only (TensorFlow-free, like ``utils``):
+
+* few labels: ``balanced_subset``, ``labelled_split``;
+* keypoints on a canvas: ``make_canvases``, ``keypoint_heatmaps``, ``find_keypoints``,
+  ``keypoint_scores``;
+* the control pretext, denoising: ``denoise_pairs``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+import utils
+
+TRANSFER_TASKS = ("classify", "keypoints")  # see transfer.py
+TRANSFER_MODES = ("linear", "finetune")
+NUM_CLASSES = 10
+MIN_LABELS = 2 * NUM_CLASSES  # labelled_split: one of each class to train on, one to validate
+DENOISE_DROP, DENOISE_NOISE = 0.25, 0.2  # the control pretext's corruption: pixels blanked, noise std
+
+
+def denoise_pairs(images, grid, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The control pretext's examples (a denoising autoencoder): corrupted digits and clean ones.
+
+    A quarter of the pixels are blanked and Gaussian noise of std 0.2 (on the [0, 1]
+    scale) is added, then clipped, as in Vincent et al. 2008's denoising autoencoders.
+
+    Args:
+        images: ``(N, H, W)`` uint8 digits.
+        grid: the run's grid: both arrays are padded to it, as puzzles are.
+        seed: seed (or seed sequence) of the corruption.
+
+    Returns:
+        ``(noisy, clean)``: ``(N, H', W', 1)`` float32 in [0, 1] each.
+    """
+    clean = utils.to_model_input(utils.pad_to_grid(images, grid))
+    rng = np.random.default_rng(seed)
+    noisy = np.where(rng.random(clean.shape) < DENOISE_DROP, 0.0, clean) + rng.normal(0, DENOISE_NOISE, clean.shape)
+    return np.clip(noisy, 0.0, 1.0).astype(np.float32), clean
+
+
+def balanced_subset(labels, num, seed) -> np.ndarray:
+    """Indices of ``num`` examples balanced by class: ``num // C`` of each, the rest spread over random classes.
+
+    Args:
+        labels: ``(N,)`` int class labels in ``0..C-1`` (``C = NUM_CLASSES``).
+        num: how many to draw; None for all of them.
+        seed: the draw's seed: the same seed gives the same subset.
+
+    Returns:
+        ``(num,)`` int64 indices into ``labels``, sorted.
+
+    Raises:
+        ValueError: if ``num`` is not positive, exceeds ``len(labels)`` or a class's share.
+    """
+    labels = np.asarray(labels)
+    if num is None:
+        return np.arange(len(labels))
+    if not isinstance(num, numbers.Integral) or isinstance(num, bool) or num < 1:
+        raise ValueError(f"the number of labels must be a positive integer, got {num!r}")
+    if num > len(labels):
+        raise ValueError(f"{num} labels asked for, but there are only {len(labels)} digits")
+    rng = np.random.default_rng(seed)
+    counts = np.full(NUM_CLASSES, num // NUM_CLASSES)
+    counts[rng.permutation(NUM_CLASSES)[: num % NUM_CLASSES]] += 1
+    chosen = []
+    for label, count in enumerate(counts):
+        members = np.flatnonzero(labels == label)
+        if count > len(members):
+            raise ValueError(f"{num} balanced labels need {count} digits of class {label}, there are {len(members)}")
+        chosen.append(rng.choice(members, count, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def labelled_split(labels, num, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Draws ``num`` balanced labelled examples and carves a balanced validation tenth off them.
+
+    The validation part holds ``max(num // 10, C)`` examples (one per class at least), so
+    a run on few labels still picks its best epoch on labels it did not train on.
+
+    Returns:
+        ``(train_index, val_index)``: disjoint int64 index arrays into ``labels``.
+    """
+    chosen = balanced_subset(labels, num, seed)
+    if len(chosen) < MIN_LABELS:
+        raise ValueError(f"at least {MIN_LABELS} labels are needed (one per class to train, one to validate)")
+    val = chosen[balanced_subset(np.asarray(labels)[chosen], max(len(chosen) // 10, NUM_CLASSES), [seed, 1])]
+    return np.setdiff1d(chosen, val), val
+
+
+def make_canvases(images, labels, num, size, per_canvas=2, seed=0):
+    """Places digits at random, non-overlapping spots on blank square canvases.
+
+    Every digit is used at most once. A digit's **centre** is the pixel at the centre of its
+    box (MNIST centres each digit's mass in its box).
+
+    Args:
+        images: ``(M, h, w)`` uint8 digits, ``M >= num * per_canvas``.
+        labels: ``(M,)`` their classes.
+        num: canvases to make.
+        size: canvas side in pixels.
+        per_canvas: digits on each canvas.
+        seed: seed of which digits go where.
+
+    Returns:
+        ``(canvases, classes, centres)``: ``(num, size, size)`` uint8, ``(num, per_canvas)``
+        int64 and ``(num, per_canvas, 2)`` float32 ``(row, col)`` in pixels.
+
+    Raises:
+        ValueError: if the digits do not fit the canvas side by side, or there are too few.
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    h, w = images.shape[1:3]
+    side = math.ceil(math.sqrt(per_canvas))
+    if size < side * max(h, w):
+        raise ValueError(
+            f"a {size}x{size} canvas cannot hold {per_canvas} non-overlapping {h}x{w} digits: "
+            f"give a canvas of at least {side * max(h, w)} px"
+        )
+    if num * per_canvas > len(images):
+        raise ValueError(f"{num} canvases of {per_canvas} digits need {num * per_canvas} digits, not {len(images)}")
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(len(images))[: num * per_canvas].reshape(num, per_canvas)
+    canvases = np.zeros((num, size, size), np.uint8)
+    corners = np.zeros((num, per_canvas, 2), np.int64)
+    for n in range(num):
+        corners[n] = _free_corners(rng, per_canvas, size, (h, w))
+        for d, (top, left) in enumerate(corners[n]):
+            canvases[n, top : top + h, left : left + w] = images[chosen[n, d]]
+    centres = (corners + (h // 2, w // 2)).astype(np.float32)  # a whole pixel, so a Gaussian there has one peak
+    return canvases, labels[chosen].astype(np.int64), centres
+
+
+def _free_corners(rng, count, size, box) -> np.ndarray:
+    """Top-left corners of ``count`` non-overlapping boxes, uniform over all such layouts (rejection sampling)."""
+    for _ in range(100_000):  # at 2 digits on 56 px, about 1 draw in 200 fits; the layouts exist (checked above)
+        corners = rng.integers(0, [size - box[0] + 1, size - box[1] + 1], size=(count, 2))
+        apart = (np.abs(corners[:, None] - corners[None]) >= box).any(axis=-1)
+        if apart[~np.eye(count, dtype=bool)].all():
+            return corners
+    raise ValueError(f"could not place {count} digits apart on a {size}x{size} canvas: give a larger canvas")
+
+
+def keypoint_heatmaps(classes, centres, size, sigma=2.0) -> np.ndarray:
+    """One heatmap per class, a Gaussian (peak 1) at the centre of each digit of that class.
+
+    Args:
+        classes: ``(N, D)`` int classes of the digits on each canvas.
+        centres: ``(N, D, 2)`` their ``(row, col)`` centres.
+        size: canvas side.
+        sigma: Gaussian std in pixels.
+
+    Returns:
+        ``(N, size, size, C)`` float32, ``C = NUM_CLASSES``.
+    """
+    pixels = np.arange(size, dtype=np.float32)
+    heatmaps = np.zeros((len(classes), NUM_CLASSES, size, size), np.float32)
+    for n, d in np.ndindex(np.shape(classes)):
+        row = np.exp(-((pixels - centres[n, d, 0]) ** 2) / (2 * sigma**2))
+        col = np.exp(-((pixels - centres[n, d, 1]) ** 2) / (2 * sigma**2))
+        np.maximum(heatmaps[n, classes[n, d]], np.outer(row, col), out=heatmaps[n, classes[n, d]])
+    return heatmaps.transpose(0, 2, 3, 1).copy()
+
+
+def find_keypoints(heatmaps, count) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` strongest peaks of each canvas's heatmaps, over all classes.
+
+    A peak is a pixel no lower than its 3x3 neighbours in its class's heatmap. Taking a
+    fixed number per canvas (the number of digits on it) means a network gains nothing by
+    firing everywhere.
+
+    Args:
+        heatmaps: ``(N, H, W, C)`` scores (logits or probabilities).
+        count: peaks to keep per canvas.
+
+    Returns:
+        ``(classes, centres)``: ``(N, count)`` int64 and ``(N, count, 2)`` float32
+        ``(row, col)``, strongest first.
+    """
+    from scipy.ndimage import maximum_filter
+
+    heatmaps = np.asarray(heatmaps, np.float32)
+    n, h, w, c = heatmaps.shape
+    peaks = np.where(heatmaps == maximum_filter(heatmaps, size=(1, 3, 3, 1), mode="nearest"), heatmaps, -np.inf)
+    flat = peaks.reshape(n, -1)
+    top = np.argpartition(-flat, count - 1, axis=1)[:, :count]
+    top = np.take_along_axis(top, np.argsort(-np.take_along_axis(flat, top, axis=1), axis=1, kind="stable"), axis=1)
+    rows, cols, classes = np.unravel_index(top, (h, w, c))
+    return classes.astype(np.int64), np.stack([rows, cols], axis=-1).astype(np.float32)
+
+
+def keypoint_scores(true_classes, true_centres, classes, centres, radius=3.0) -> np.ndarray:
+    """Which digits were found: a detection of the right class within ``radius`` pixels of the centre.
+
+    Detections are matched strongest first, each to the nearest digit not yet found, so one
+    detection finds at most one digit.
+
+    Returns:
+        ``(N, D)`` bool: digit ``d`` of canvas ``n`` was found.
+    """
+    found = np.zeros(np.shape(true_classes), bool)
+    for n in range(len(found)):
+        for cls, centre in zip(classes[n], centres[n], strict=True):
+            distance = np.linalg.norm(true_centres[n] - centre, axis=1)
+            candidates = np.flatnonzero((true_classes[n] == cls) & ~found[n] & (distance <= radius))
+            if len(candidates):
+                found[n, candidates[np.argmin(distance[candidates])]] = True
+    return found
