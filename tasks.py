@@ -1,9 +1,11 @@
-"""transfer.py's tasks: labelled subsets, digits on canvases, keypoint labels, the control pretext's pairs.
+"""transfer.py's tasks: labelled subsets, digit pose, digits on canvases, the control pretext's pairs.
 
 The jigsaw library is ``utils``; this module holds what the downstream tasks and the
 control pretext need on top of it, in numpy only (TensorFlow-free, like ``utils``):
 
 * few labels: ``balanced_subset``, ``labelled_split``;
+* digit pose, the stroke ends and junctions of a digit's skeleton: ``skeletons``,
+  ``pose_keypoints``, ``pose_heatmaps``, ``find_pose_keypoints``, ``pose_scores``;
 * keypoints on a canvas: ``make_canvases``, ``keypoint_heatmaps``, ``find_keypoints``,
   ``keypoint_scores``;
 * the control pretext, denoising: ``denoise_pairs``.
@@ -18,7 +20,7 @@ import numpy as np
 
 import utils
 
-TRANSFER_TASKS = ("classify", "keypoints")  # see transfer.py
+TRANSFER_TASKS = ("classify", "keypoints", "pose")  # see transfer.py
 TRANSFER_MODES = ("linear", "finetune")
 NUM_CLASSES = 10
 MIN_LABELS = 2 * NUM_CLASSES  # labelled_split: one of each class to train on, one to validate
@@ -212,3 +214,186 @@ def keypoint_scores(true_classes, true_centres, classes, centres, radius=3.0) ->
             if len(candidates):
                 found[n, candidates[np.argmin(distance[candidates])]] = True
     return found
+
+
+# ----------------------------------------------------------------------- digit pose
+POSE_KINDS = ("end", "junction")  # one heatmap per kind of keypoint, in this order
+POSE_THRESHOLD = 128  # a pixel is ink from this value up (uint8)
+POSE_SPUR = 4  # branches from a junction to an end shorter than this (in pixels) are pruned: thinning artefacts
+POSE_SIGMA = 1.0  # the pose heatmaps' Gaussian std, pixels
+
+
+def skeletons(images) -> np.ndarray:
+    """The one-pixel-wide skeletons of digits, with spurs pruned: what digit pose's keypoints are read from.
+
+    A pixel is ink from ``POSE_THRESHOLD`` up; scikit-image's ``skeletonize`` (Zhang and
+    Suen's thinning) reduces the ink to lines one pixel wide, and every branch that runs
+    from a junction to an end in fewer than ``POSE_SPUR`` pixels is removed (thinning
+    leaves such spurs where a stroke is thick or ragged; they are not stroke ends).
+
+    Args:
+        images: ``(N, H, W)`` uint8 digits.
+
+    Returns:
+        ``(N, H, W)`` bool skeletons.
+    """
+    from skimage.morphology import skeletonize
+
+    images = np.asarray(images)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"digits must be (N, H, W) uint8, got {images.shape} {images.dtype}")
+    return np.stack([_prune(skeletonize(image >= POSE_THRESHOLD)) for image in images]) if len(images) else \
+        np.zeros(images.shape, bool)
+
+
+# The 8 neighbours in order around a pixel: N, NE, E, SE, S, SW, W, NW.
+_AROUND = [(-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1)]
+
+
+def _crossings(skeleton) -> np.ndarray:
+    """The crossing number of every skeleton pixel (0 elsewhere): how many separate strokes leave it.
+
+    Counting the skeleton pixels around a pixel would call every staircase step of an
+    8-connected line a junction; counting the background-to-skeleton changes once around it
+    does not: 1 at a stroke end, 2 along a stroke, 3 or more at a junction.
+    """
+    padded = np.pad(skeleton, 1).astype(np.int8)
+    height, width = skeleton.shape
+    ring = [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in _AROUND]
+    changes = sum((ring[(i + 1) % 8] - ring[i]) == 1 for i in range(8))
+    return changes * skeleton
+
+
+def _prune(skeleton) -> np.ndarray:
+    """Removes every branch shorter than POSE_SPUR pixels that runs from a stroke end to a junction (one pass)."""
+    skeleton = skeleton.copy()
+    crossings = _crossings(skeleton)
+    height, width = skeleton.shape
+
+    def neighbours(p):
+        return [(p[0] + dy, p[1] + dx) for dy, dx in _AROUND
+                if 0 <= p[0] + dy < height and 0 <= p[1] + dx < width and skeleton[p[0] + dy, p[1] + dx]]
+
+    for end in zip(*np.nonzero(crossings == 1), strict=True):
+        path = [end]
+        while len(path) < POSE_SPUR:
+            steps = [p for p in neighbours(path[-1]) if p not in path]
+            if any(crossings[p] >= 3 for p in steps):  # the branch meets a junction: it is a spur
+                for p in path:
+                    skeleton[p] = False
+                break
+            # Go on along the stroke: the one pixel that is not next to the path walked so far.
+            steps = [p for p in steps if all(max(abs(p[0] - q[0]), abs(p[1] - q[1])) > 1 for q in path[:-1])]
+            if len(steps) != 1:
+                break
+            path.append(steps[0])
+    return skeleton
+
+
+def pose_keypoints(images) -> list:
+    """Digit pose's keypoints: the stroke ends and stroke junctions of each digit's skeleton.
+
+    On the pruned skeleton (``skeletons``), a pixel's crossing number counts the strokes
+    that leave it: an end has 1; a junction 3 or more, and adjacent junction pixels are one
+    junction, at their mean position. A closed loop with no branch (a ring-shaped 0) has
+    neither.
+
+    Args:
+        images: ``(N, H, W)`` uint8 digits.
+
+    Returns:
+        A list of N dicts ``{kind: (M, 2) float64 (row, col) positions}``, one entry per
+        kind in ``POSE_KINDS``.
+    """
+    from scipy import ndimage
+
+    result = []
+    for skeleton in skeletons(images):
+        crossings = _crossings(skeleton)
+        ends = np.argwhere(crossings == 1).astype(np.float64)
+        labels, found = ndimage.label(crossings >= 3, structure=np.ones((3, 3)))
+        junctions = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, range(1, found + 1)),
+                             dtype=np.float64).reshape(-1, 2)
+        result.append({"end": ends, "junction": junctions})
+    return result
+
+
+def pose_heatmaps(keypoints, shape, sigma=POSE_SIGMA) -> np.ndarray:
+    """One heatmap per kind of keypoint, peak 1 at each instance (the maximum where two overlap).
+
+    Args:
+        keypoints: N dicts as ``pose_keypoints`` returns.
+        shape: ``(H, W)`` of the maps (a digit padded to a grid keeps its keypoints' positions).
+        sigma: the Gaussians' std in pixels.
+
+    Returns:
+        ``(N, H, W, len(POSE_KINDS))`` float32.
+    """
+    height, width = shape
+    rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
+    maps = np.zeros((len(keypoints), height, width, len(POSE_KINDS)), np.float32)
+    for n, points in enumerate(keypoints):
+        for k, kind in enumerate(POSE_KINDS):
+            for y, x in points[kind]:
+                blob = np.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * sigma**2))
+                np.maximum(maps[n, :, :, k], blob, out=maps[n, :, :, k])
+    return maps
+
+
+def find_pose_keypoints(probabilities, threshold=0.5) -> list:
+    """Keypoints read off predicted pose heatmaps: each local maximum (3x3) at or above ``threshold``.
+
+    Args:
+        probabilities: ``(N, H, W, len(POSE_KINDS))`` heatmaps in [0, 1] (a sigmoid of the logits).
+        threshold: fixed in advance, never chosen on test digits.
+
+    Returns:
+        N dicts as ``pose_keypoints`` returns.
+    """
+    from scipy import ndimage
+
+    probabilities = np.asarray(probabilities)
+    peaks = (ndimage.maximum_filter(probabilities, size=(1, 3, 3, 1)) == probabilities) & (probabilities >= threshold)
+    return [{kind: np.argwhere(peaks[n, :, :, k]).astype(np.float64) for k, kind in enumerate(POSE_KINDS)}
+            for n in range(len(probabilities))]
+
+
+def pose_scores(true, found, radius=2.0) -> dict:
+    """Keypoint precision, recall and F1, matching true and found keypoints one-to-one within ``radius`` px.
+
+    Each digit and kind is matched on its own by the Hungarian method on distances (pairs
+    farther apart than ``radius`` cannot match), so a found keypoint counts for at most
+    one true keypoint.
+
+    Args:
+        true, found: N dicts each, as ``pose_keypoints`` and ``find_pose_keypoints`` return.
+        radius: the largest distance, in pixels, at which a found keypoint matches.
+
+    Returns:
+        ``{"precision", "recall", "f1", "true", "found", "matched"}`` over every digit and
+        kind, and the same for each kind under ``by_kind``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if len(true) != len(found):
+        raise ValueError(f"{len(true)} digits of true keypoints but {len(found)} of found ones")
+    totals = {kind: np.zeros(3, np.int64) for kind in POSE_KINDS}  # true, found, matched
+    for t, f in zip(true, found, strict=True):
+        for kind in POSE_KINDS:
+            a, b = np.asarray(t[kind]).reshape(-1, 2), np.asarray(f[kind]).reshape(-1, 2)
+            matched = 0
+            if len(a) and len(b):
+                distance = np.linalg.norm(a[:, None] - b[None], axis=-1)
+                rows, cols = linear_sum_assignment(np.where(distance <= radius, distance, 1e6))
+                matched = int((distance[rows, cols] <= radius).sum())
+            totals[kind] += (len(a), len(b), matched)
+
+    def rates(counts):
+        num_true, num_found, matched = (int(c) for c in counts)
+        precision = matched / num_found if num_found else 0.0
+        recall = matched / num_true if num_true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "true": num_true, "found": num_found,
+                "matched": matched}
+
+    return {**rates(sum(totals.values())), "by_kind": {kind: rates(c) for kind, c in totals.items()}}

@@ -12,6 +12,12 @@ digits only:
 
 * ``classify``: the digit's class, from the body's output averaged over the image, with
   ``--labels`` labelled training digits balanced by class; accuracy on all 10,000 test digits.
+* ``pose``: digit pose, pose estimation on the pretext's own images: one heatmap per kind
+  of keypoint (stroke ends, stroke junctions of the digit's skeleton; ``tasks.pose_keypoints``)
+  with a peak at every instance, from ``--labels`` labelled training digits; the output
+  layers are the keypoint task's. Scored on all 10,000 test digits by keypoint precision,
+  recall and F1, found keypoints (local maxima of the heatmaps' sigmoid >= 0.5) matched
+  one-to-one to true ones within 2 px (and within 1 px).
 * ``keypoints``: the pose-estimation form of the paper. Two digits on a blank canvas; one
   heatmap per class that peaks at each digit's centre, as pose networks predict one heatmap
   per joint, from ``--labels`` labelled canvases of training digits; the output layers (a 3x3
@@ -40,6 +46,8 @@ from cli import CleanArgumentParser, run_script
 
 PER_CANVAS = 2  # digits on each keypoint canvas
 RADIUS = 3.0  # pixels within which a keypoint counts as found
+POSE_RADII = (2.0, 1.0)  # digit pose: a found keypoint matches a true one within these distances, px
+POSE_THRESHOLD = 0.5  # digit pose: a heatmap's local maximum is a keypoint from this probability up
 KEYPOINT_SIGMA = 2.0  # the keypoint heatmaps' Gaussian std, pixels
 TEST_SEED = 0  # the test canvases: the same for every cell, whatever its --seeds
 DEFAULTS = dict(
@@ -72,8 +80,9 @@ def get_args(argv=None):
                         help="with --scratch: the grid whose pieces the transformer embeds, as train.py --grid "
                              f"(default {d['grid']})")
     parser.add_argument("--task", default=d["task"], choices=run_folder.choices("task"),
-                        help="'classify': the digit's class (default); 'keypoints': one heatmap per class peaking "
-                             "at each digit's centre on a canvas of two digits")
+                        help="'classify': the digit's class (default); 'pose': digit pose, one heatmap per kind "
+                             "of keypoint (stroke ends, junctions) of the digit's skeleton; 'keypoints': one heatmap "
+                             "per class peaking at each digit's centre on a canvas of two digits")
     parser.add_argument("--labels", nargs="+", default=list(d["labels"]),
                         help="labelled training examples (digits, or canvases for keypoints), balanced by class "
                              "for classify; 'all' for every training digit; several values run one after another "
@@ -111,7 +120,8 @@ def transfer(verbose=1, **settings):
 
     Returns:
         A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
-        ``init``, ``task``, the scores (``accuracy``; or ``found`` and ``all_found``) and ``seconds``.
+        ``init``, ``task``, the scores (``accuracy``; ``f1``, ``precision``, ``recall`` and ``f1_1px`` for
+        pose; ``found`` and ``all_found`` for keypoints) and ``seconds``.
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -145,6 +155,8 @@ def transfer(verbose=1, **settings):
                              f"{unit(s['task'])}, to train on and to validate")
     if s["task"] == "keypoints":
         test = tasks.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
+    elif s["task"] == "pose":
+        test = (utils.pad_to_grid(x_test, config["grid"]), tasks.pose_keypoints(x_test))
     else:
         test = (utils.pad_to_grid(x_test, config["grid"]), y_test)
 
@@ -210,8 +222,17 @@ class Task:
     def __init__(self, s, config, pretrained, x_train, y_train, test, num, mode, seed):
         self.s, self.config, self.pretrained = s, config, pretrained
         self.mode, self.seed, self.test = mode, seed, test
-        self.keypoints = s["task"] == "keypoints"
-        if self.keypoints:  # labelled canvases from training digits; a tenth of them validate
+        self.task = s["task"]
+        self.keypoints = self.task == "keypoints"
+        if self.task == "pose":  # labelled digits, balanced by class; their keypoints' heatmaps at the puzzle size
+            train, val = tasks.labelled_split(y_train, num, seed)
+            digits = utils.pad_to_grid(x_train[np.concatenate([train, val])], config["grid"])
+            heatmaps = tasks.pose_heatmaps(tasks.pose_keypoints(x_train[np.concatenate([train, val])]),
+                                           digits.shape[1:])
+            self.train_data = (utils.to_model_input(digits[: len(train)]), heatmaps[: len(train)])
+            self.val_data = (utils.to_model_input(digits[len(train) :]), heatmaps[len(train) :])
+            self.targets = None
+        elif self.keypoints:  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
             canvases, classes, centres = tasks.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
             val = max(total // 10, 1)
@@ -241,13 +262,14 @@ class Task:
         from model_utils import HEAD, build_network, copy_body
 
         keras.utils.set_random_seed(self.seed)
-        outputs = tasks.NUM_CLASSES if self.keypoints else 1  # a classifier keeps no output of the network
+        # Heatmaps: one per class (keypoints) or kind of keypoint (pose); a classifier keeps no output of the network.
+        outputs = {"keypoints": tasks.NUM_CLASSES, "pose": len(tasks.POSE_KINDS)}.get(self.task, 1)
         network = build_network(self.config, task_shape(self.config, self.s), outputs)
         if self.pretrained is not None:
             copy_body(self.pretrained, network)
         body = keras.Model(network.input, network.get_layer(HEAD).input, name="body")
         features = keras.Input(body.output.shape[1:])
-        if self.keypoints:
+        if self.task != "classify":
             # A 3x3 linear convolution over the feature map, then the pretext's own kind of output
             # layer (one heatmap per class instead of per piece). The transformer's body has no
             # position embedding, so on a canvas each piece's vector knows its content but not
@@ -282,7 +304,7 @@ class Task:
             trained = head
         else:
             trained = self.model
-        if self.keypoints:
+        if self.task != "classify":  # heatmaps: every pixel of every map is a yes-or-no
             loss = keras.losses.BinaryCrossentropy(from_logits=True)
         else:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -297,6 +319,12 @@ class Task:
         return self.score(self.model)
 
     def score(self, model):
+        if self.task == "pose":
+            digits, true = self.test
+            logits = model.predict(utils.to_model_input(digits), batch_size=256, verbose=0)
+            found = tasks.find_pose_keypoints(1 / (1 + np.exp(-logits)), POSE_THRESHOLD)
+            far, near = (tasks.pose_scores(true, found, radius) for radius in POSE_RADII)
+            return {"f1": far["f1"], "precision": far["precision"], "recall": far["recall"], "f1_1px": near["f1"]}
         if not self.keypoints:
             digits, labels = self.test
             logits = model.predict(utils.to_model_input(digits), batch_size=512, verbose=0)
@@ -313,8 +341,13 @@ class Task:
 
 
 def describe(cell):
-    scores = (f"accuracy {100 * cell['accuracy']:.2f} %" if "accuracy" in cell
-              else f"found {100 * cell['found']:.2f} %, all found {100 * cell['all_found']:.2f} %")
+    if "accuracy" in cell:
+        scores = f"accuracy {100 * cell['accuracy']:.2f} %"
+    elif "f1" in cell:
+        scores = (f"F1 {100 * cell['f1']:.2f} % (precision {100 * cell['precision']:.2f} %, recall "
+                  f"{100 * cell['recall']:.2f} %; within 1 px F1 {100 * cell['f1_1px']:.2f} %)")
+    else:
+        scores = f"found {100 * cell['found']:.2f} %, all found {100 * cell['all_found']:.2f} %"
     return (f"{cell['init']}, {cell['task']}, {cell['labels']} labels, {cell['mode']}, seed {cell['seed']}: "
             f"{scores} ({cell['seconds']:.0f} s)")
 

@@ -1,6 +1,6 @@
 """Regenerates the README's pictures in sample/ with the project's own code.
 
-    python -m sample.make_pictures      # puzzles.png, piece_transformer.png and unet.png
+    python -m sample.make_pictures      # puzzles.png, piece_transformer.png, unet.png and pose.png
     python -m bench.grids --data path/to/mnist.npz --only transformer-4x4
         # the reassembly pictures: runs/grids/transformer-NxN/reassembled.png
 
@@ -16,7 +16,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import matplotlib.pyplot as plt
+import numpy as np
 
+import tasks
 import utils
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -152,8 +154,40 @@ def piece_transformer_picture(path, grid=3, seed=0):
     plt.close(fig)
 
 
+def pose_picture(path, count=10):
+    """Digit pose's keypoints on test digits: the skeleton, its stroke ends and its junctions."""
+    _, (x_test, _) = utils.load_mnist("sample")
+    digits = x_test[:count]
+    skeletons = tasks.skeletons(digits)
+    keypoints = tasks.pose_keypoints(digits)
+    fig, axes = plt.subplots(2, count, figsize=(1.3 * count, 3.0), squeeze=False)
+    for i in range(count):
+        axes[0, i].imshow(digits[i], cmap="gray")
+        overlay = np.stack([digits[i] / 510] * 3, axis=-1)
+        overlay[skeletons[i]] = (1.0, 1.0, 1.0)
+        axes[1, i].imshow(overlay)
+        for kind, marker, colour in (("end", "o", "tab:orange"), ("junction", "s", "tab:cyan")):
+            points = keypoints[i][kind]
+            axes[1, i].scatter(points[:, 1], points[:, 0], s=28, marker=marker, facecolors="none", edgecolors=colour,
+                               linewidths=1.5, label=kind)
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("digit")
+    axes[1, 0].set_ylabel("skeleton")
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles, ["stroke end", "junction"], loc="lower center", ncol=2, frameon=False)
+    fig.suptitle(f"Digit pose: stroke ends and junctions of the skeleton (ink >= {tasks.POSE_THRESHOLD}, "
+                 f"spurs < {tasks.POSE_SPUR} px pruned)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
     puzzles_picture(HERE / "puzzles.png")
     piece_transformer_picture(HERE / "piece_transformer.png")
     unet_picture(HERE / "unet.png")
+    pose_picture(HERE / "pose.png")
     print(f"wrote {HERE / 'puzzles.png'}, {HERE / 'piece_transformer.png'} and {HERE / 'unet.png'}")

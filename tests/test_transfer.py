@@ -248,7 +248,7 @@ def test_random_batches_are_full_and_refuse_batches_past_the_end():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch, task", [("transformer", "classify"), ("transformer", "keypoints"),
-                                        ("unet", "classify")])
+                                        ("unet", "classify"), ("unet", "pose")])
 def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, task):
     """What fit() feeds the traced step: each epoch's batches once each, all full.
 
@@ -311,7 +311,7 @@ def test_transfer_script_bad_input_is_one_line(tmp_path, args, message):
     "args, message",
     [
         (["--scratch", "--mode", "probe"], "invalid choice: 'probe'"),
-        (["--scratch", "--task", "pose"], "invalid choice: 'pose'"),
+        (["--scratch", "--task", "segment"], "invalid choice: 'segment'"),
         (["--labels", "100"], "one of the arguments --pretrained --scratch is required"),
         (["--scratch", "--pretrained", "x"], "not allowed with argument"),
     ],
@@ -333,3 +333,73 @@ def test_transfer_library_names_a_bad_mode():
 def test_evaluate_refuses_a_denoising_run(pretext_runs):
     result = run("evaluate.py", "--model", pretext_runs / "denoise", "--data", "sample")
     assert result.returncode == 1 and "trained on the denoise pretext" in result.stderr
+
+
+# ------------------------------------------------------------------ digit pose
+def draw(*strokes, size=28, width=3):
+    """A uint8 digit of straight strokes ``((r0, c0), (r1, c1))``, ``width`` px thick."""
+    image = np.zeros((size, size), np.uint8)
+    for (r0, c0), (r1, c1) in strokes:
+        for t in np.linspace(0, 1, 200):
+            r, c = round(r0 + t * (r1 - r0)), round(c0 + t * (c1 - c0))
+            image[max(r - width // 2, 0) : r + width // 2 + 1, max(c - width // 2, 0) : c + width // 2 + 1] = 255
+    return image
+
+
+def ring(size=28, radius=8):
+    rows, cols = np.mgrid[:size, :size]
+    distance = np.hypot(rows - size / 2, cols - size / 2)
+    return np.where(np.abs(distance - radius) <= 1.5, 255, 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name, image, ends, junctions", [
+    ("stroke", draw(((4, 14), (23, 14))), 2, 0),
+    ("T", draw(((5, 5), (5, 22)), ((5, 14), (23, 14))), 3, 1),
+    ("plus", draw(((14, 4), (14, 23)), ((4, 14), (23, 14))), 4, 1),
+    ("ring", ring(), 0, 0),
+    ("stroke with a 2 px spur", draw(((4, 10), (23, 10)), ((14, 10), (14, 13)), width=1), 2, 0),
+    ("stroke with a 6 px branch", draw(((4, 10), (23, 10)), ((14, 10), (14, 17)), width=1), 3, 1),
+])
+def test_pose_keypoints_are_the_skeletons_stroke_ends_and_junctions(name, image, ends, junctions):
+    keypoints = tasks.pose_keypoints(image[None])[0]
+    assert (len(keypoints["end"]), len(keypoints["junction"])) == (ends, junctions), name
+
+
+def test_pose_keypoints_lie_on_the_stroke_where_it_ends():
+    keypoints = tasks.pose_keypoints(draw(((4, 14), (23, 14)))[None])[0]
+    ends = sorted(map(tuple, keypoints["end"]))
+    assert np.abs(np.array(ends) - [(4, 14), (23, 14)]).max() <= 2
+
+
+def test_pose_heatmaps_round_trip_through_their_peaks():
+    (_, _), (images, _) = utils.load_mnist("sample")
+    keypoints = tasks.pose_keypoints(images[:50])
+    heatmaps = tasks.pose_heatmaps(keypoints, (30, 30))  # a digit padded to 3x3's 30 px keeps its keypoints
+    assert heatmaps.shape == (50, 30, 30, 2) and heatmaps.dtype == np.float32 and heatmaps.max() == 1.0
+    found = tasks.find_pose_keypoints(heatmaps)
+    scores = tasks.pose_scores(keypoints, found, radius=1.0)
+    assert scores["true"] > 50 and scores["recall"] > 0.95 and scores["precision"] > 0.95
+
+
+def test_pose_scores_match_one_to_one_within_the_radius():
+    true = [{"end": np.array([[5.0, 5.0], [5.0, 7.0]]), "junction": np.zeros((0, 2))}]
+    found = [{"end": np.array([[5.0, 6.0]]), "junction": np.array([[20.0, 20.0]])}]  # one end near both true ends
+    scores = tasks.pose_scores(true, found, radius=2.0)
+    assert (scores["true"], scores["found"], scores["matched"]) == (2, 2, 1)
+    assert scores["precision"] == scores["recall"] == scores["f1"] == 0.5
+    assert scores["by_kind"]["end"]["precision"] == 1.0 and scores["by_kind"]["junction"]["precision"] == 0.0
+    assert tasks.pose_scores(true, found, radius=0.5)["matched"] == 0
+    with pytest.raises(ValueError, match="1 digits of true keypoints but 2"):
+        tasks.pose_scores(true, found * 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["transformer", "unet"])
+def test_transfer_scores_digit_pose_on_every_test_digit(arch):
+    import transfer
+
+    (cell,) = transfer.transfer(scratch=True, arch=arch, task="pose", data="sample", steps=8, batch_size=16,
+                                labels=["40"], mode=["finetune"], verbose=0)
+    assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {arch}"
+    assert all(0.0 <= cell[key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px"))
+    assert "F1 " in transfer.describe(cell) and "within 1 px" in transfer.describe(cell)
