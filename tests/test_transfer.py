@@ -188,7 +188,11 @@ def test_the_new_output_layers_are_linear_in_the_body_features(pretext_runs, tas
     def f(x):
         return head.predict(x, verbose=0) - zero
 
-    np.testing.assert_allclose(f(a + 2 * b), f(a) + 2 * f(b), rtol=1e-3, atol=1e-3)
+    # With random N(0, 1) weights the outputs run into the thousands, so float32 round-off
+    # (which differs with the CPU's convolution kernels) is judged against that scale; any
+    # nonlinearity would miss by a good fraction of it.
+    scale = np.abs(f(a)).max()
+    np.testing.assert_allclose(f(a + 2 * b), f(a) + 2 * f(b), rtol=1e-4, atol=1e-5 * scale)
     if task == "keypoints":  # a piece's features reach the heatmaps of its neighbours' pixels too
         rows, cols = head.input.shape[1:3]
         piece = cell.s["canvas"] // rows
