@@ -170,6 +170,8 @@ def make_puzzles(config, data, split, num, seed):
         images = x_train[val_index]
     if tuple(images.shape[1:]) != tuple(config["image_shape"]):
         raise ValueError(f"the model was trained on {config['image_shape']} images, these are {list(images.shape[1:])}")
+    if config["gap"]:  # the run's puzzles had blank margins: so do the ones it is scored on
+        images = utils.blank_margins(images, config["grid"], config["gap"])
     # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
     shuffled, permutation = utils.shuffle_pieces(images, config["grid"], seed)
     return images[:num], shuffled[:num], permutation[:num], origin

@@ -78,6 +78,7 @@ DEFAULTS = dict(
     blocks=4,
     heads=4,
     edge_bias=False,
+    gap=0,
     filters=16,
     depth=2,
     warmup_steps=300,
@@ -122,7 +123,7 @@ def check_settings(config):
     for key in ("epochs", "batch_size", "filters", "dim", "heads"):
         if config[key] < 1:
             raise ValueError(f"{flag(key)} must be a positive integer, got {config[key]}")
-    for key in ("depth", "blocks", "warmup_steps"):
+    for key in ("depth", "blocks", "warmup_steps", "gap"):
         if config[key] < 0:
             raise ValueError(f"{flag(key)} must be >= 0, got {config[key]}")
     if config["dim"] % config["heads"]:

@@ -42,6 +42,9 @@ def add_puzzle_flags(parser, d):
                       "'jigsaw': solve shuffled puzzles (default); 'denoise': the control for transfer.py, the same "
                       "network restoring digits with a quarter of their pixels blanked and noise added (MSE loss, "
                       "one output map)")
+    add("--gap", type=int, default=d["gap"],
+        help="jigsaw without its shortcut: blank this many pixels along every side of every piece, so that "
+             "neighbouring pieces' visible parts lie 2 x GAP px apart and no border can be matched (default 0)")
     add("--sigma", type=float, default=d["sigma"],
         help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")
     add("--data", default=d["data"],
@@ -137,6 +140,8 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
         if settings.get("loss", "mse") != "mse":
             raise ValueError(f"--pretext denoise trains with the mse loss, not --loss {settings['loss']}")
         config["loss"] = "mse"
+        if config["gap"]:
+            raise ValueError("--gap cuts gaps between puzzle pieces: --pretext denoise has none")
     check_settings(config)
     chief = config["strategy"] != "multiworker" or run_folder.is_chief()
     if chief:
@@ -183,6 +188,7 @@ def split_digits(config, x_train):
         raise ValueError(f"--val-size {config['val_size']} leaves no training digits: the data has {len(x_train)}")
     train_index, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
     train_index = train_index[: config["train_size"]]
+    utils.blank_margins(x_train[:1], grid, config["gap"])  # a gap too wide for the pieces fails here, before a file
     config.update(
         grid=list(grid),
         sigma=config["sigma"] or utils.default_sigma(x_train.shape[1:], grid),
@@ -213,6 +219,8 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     keras.utils.set_random_seed(config["seed"])
     grid, sigma = tuple(config["grid"]), config["sigma"]
     denoise = config["pretext"] == "denoise"
+    if config["gap"]:  # the digits the puzzles are cut from lose their pieces' margins, the validation's too
+        train_digits, val_digits = (utils.blank_margins(d, grid, config["gap"]) for d in (train_digits, val_digits))
     batches = (DenoiseBatches if denoise else PuzzleBatches)(train_digits, grid, sigma, config["batch_size"],
                                                              config["seed"])
     with strategy.scope():  # the model and its optimizer live on every replica
@@ -296,6 +304,8 @@ def describe(config, model, strategy):
         task = f"denoising {height}x{width} px digits ({rows}x{cols} pieces)"
     else:
         task = f"{rows}x{cols} puzzles of {height}x{width} px, sigma {config['sigma']:g} px"
+        if config["gap"]:
+            task += f", {config['gap']} px blanked along every side of every piece"
     return (
         f"{task}, "
         f"{config['train_digits']} training and {config['val_digits']} validation digits, "

@@ -163,6 +163,38 @@ def pad_to_grid(images, grid) -> np.ndarray:
     return np.pad(images, extra + [(0, 0)] * (images.ndim - 3))
 
 
+def blank_margins(images, grid, gap) -> np.ndarray:
+    """Blanks ``gap`` pixels along every side of every piece: the jigsaw without its shortcut.
+
+    Neighbouring pieces' visible parts then lie ``2 * gap`` pixels apart in the image, so a
+    puzzle cannot be solved by matching the pixels on either side of a border (Noroozi and
+    Favaro 2016 leave such gaps between their tiles for the same reason).
+
+    Args:
+        images: ``(N, H, W)`` or ``(N, H, W, C)``, any dtype.
+        grid: int or ``(rows, cols)``.
+        gap: pixels blanked on each side of a piece; ``2 * gap`` must be less than its sides.
+
+    Returns:
+        ``(N, H', W'[, C])`` padded to the grid (``pad_to_grid``), the same dtype.
+
+    Raises:
+        ValueError: if the margins would blank whole pieces.
+    """
+    images = pad_to_grid(images, grid)
+    if gap == 0:
+        return images
+    rows, cols = parse_grid(grid)
+    height, width = images.shape[1] // rows, images.shape[2] // cols
+    if not (isinstance(gap, numbers.Integral) and 0 <= 2 * gap < min(height, width)):
+        raise ValueError(f"--gap must be a whole number of pixels with 2 x gap less than the {height}x{width} px "
+                         f"pieces, got {gap}")
+    inside = np.zeros((height, width), bool)
+    inside[gap : height - gap, gap : width - gap] = True
+    mask = np.tile(inside, (rows, cols)).reshape((1, rows * height, cols * width) + (1,) * (images.ndim - 3))
+    return np.where(mask, images, np.zeros((), images.dtype))
+
+
 def split_pieces(images, grid) -> np.ndarray:
     """Cuts images into pieces, row-major (padding first, see the module docstring).
 

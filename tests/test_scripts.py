@@ -153,6 +153,11 @@ BAD_INPUT = [
         ["--data", "sample", "--dim", "100", "--heads", "3"],
         "--heads (3) must divide --dim (100)",
     ),
+    ("gap wider than the pieces", "train.py", ["--data", "sample", "--grid", "4", "--gap", "4"],
+     "less than the 7x7 px pieces"),
+    ("gap for the denoiser", "train.py", ["--data", "sample", "--pretext", "denoise", "--gap", "2"],
+     "--pretext denoise has none"),
+    ("negative gap", "train.py", ["--data", "sample", "--gap", "-1"], "--gap must be >= 0"),
     ("negative warm-up", "train.py", ["--data", "sample", "--warmup-steps", "-1"], "--warmup-steps must be >= 0"),
     ("missing model file", "evaluate.py", ["--model", "{tmp}/nothing.keras", "--data", "sample"], "no model at"),
     (
@@ -361,3 +366,22 @@ def test_abbreviated_flags_are_refused(capsys, script, args, abbreviation):
         importlib.import_module(script).get_args(args)
     assert exit_info.value.code == 2
     assert f"unrecognized arguments: {abbreviation}" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_run_with_gaps_between_pieces_trains_and_is_scored_on_puzzles_with_the_same_gaps(tmp_path):
+    import evaluate
+    import train
+    import utils
+
+    out = tmp_path / "gap"
+    train.train(data="sample", grid=2, gap=2, train_size=256, val_size=64, epochs=1, batch_size=64, out=str(out),
+                verbose=0)
+    assert json.loads((out / "config.json").read_text())["gap"] == 2
+    images, shuffled, _, _ = evaluate.make_puzzles(json.loads((out / "config.json").read_text()), "sample", "test",
+                                                   20, seed=0)
+    pieces = utils.split_pieces(shuffled, 2)
+    assert not pieces[:, :, :2].any() and not pieces[:, :, :, -2:].any()  # every piece's margins are blank
+    assert not utils.split_pieces(images, 2)[:, :, :2].any()  # and so are the digits it is scored against
+    result = evaluate.evaluate(str(out), data="sample", num=100, metrics=str(tmp_path / "m.json"), verbose=0)
+    assert 0.0 <= result["exact"] <= 1.0

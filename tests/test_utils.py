@@ -382,3 +382,23 @@ def test_softmax_heatmaps_peak_at_one_where_the_logits_peak():
     np.testing.assert_array_equal(maps.reshape(2, -1, 4).argmax(axis=1), flat.argmax(axis=1))
     with pytest.raises(ValueError, match="must be"):
         utils.softmax_heatmaps(logits[0])
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 5), 7])
+def test_blank_margins_blank_every_pieces_border_and_keep_its_inside(grid):
+    images = random_images(3, 28, 28)
+    blanked = utils.blank_margins(images, grid, 1)
+    padded = utils.pad_to_grid(images, grid)
+    assert blanked.shape == padded.shape and blanked.dtype == np.uint8
+    pieces, original = utils.split_pieces(blanked, grid), utils.split_pieces(padded, grid)
+    assert not pieces[:, :, 0].any() and not pieces[:, :, -1].any()  # top and bottom rows of every piece
+    assert not pieces[:, :, :, 0].any() and not pieces[:, :, :, -1].any()  # left and right columns
+    np.testing.assert_array_equal(pieces[:, :, 1:-1, 1:-1], original[:, :, 1:-1, 1:-1])
+    np.testing.assert_array_equal(utils.blank_margins(images, grid, 0), padded)
+
+
+def test_blank_margins_refuse_a_gap_that_blanks_whole_pieces():
+    images = random_images(1, 28, 28)
+    utils.blank_margins(images, 4, 3)  # 7 px pieces keep their middle pixel
+    with pytest.raises(ValueError, match=r"--gap .* less than the 7x7 px pieces, got 4"):
+        utils.blank_margins(images, 4, 4)
