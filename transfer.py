@@ -33,6 +33,8 @@ fixed in advance, the same for every initialisation, and none is chosen on test 
 """
 
 import os
+import pathlib
+import shutil
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,7 +68,11 @@ DEFAULTS = dict(
     learning_rate=1e-3,
     linear_learning_rate=1e-2,
     json=None,
+    save=None,
+    score=None,
 )
+CELL = "cell.json"  # in a --save folder, beside MODEL: the cell's settings and scores
+MODEL = "model.keras"
 
 
 def get_args(argv=None):
@@ -75,6 +81,9 @@ def get_args(argv=None):
     init = parser.add_mutually_exclusive_group(required=True)
     init.add_argument("--pretrained", metavar="RUN", help="a train.py run folder: its body is the starting point")
     init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
+    init.add_argument("--score", metavar="CELL",
+                      help="train nothing: score a cell saved with --save on the labelled digits of --data (an .npz "
+                           "with x_test and y_test)")
     parser.add_choice("arch", d["arch"], "with --scratch: the network, as train.py --arch (default transformer)")
     parser.add_argument("--grid", default=d["grid"],
                         help="with --scratch: the grid whose pieces the transformer embeds, as train.py --grid "
@@ -108,6 +117,8 @@ def get_args(argv=None):
                         help=f"linear: the same for the output layer alone, which takes larger steps (default "
                              f"{d['linear_learning_rate']})")
     parser.add_argument("--json", help="also write the cells' results to this JSON file")
+    parser.add_argument("--save", metavar="DIR",
+                        help="keep each cell's trained model in DIR/<cell>/ (model.keras and cell.json), for --score")
     parser.add_argument("--quiet", action="store_true", help="print only the results")
     return parser.parse_args(argv)
 
@@ -127,6 +138,8 @@ def transfer(verbose=1, **settings):
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     s = {**DEFAULTS, **settings}
+    if s["score"] is not None:
+        return [score_saved(s["score"], s["data"], verbose)]
     config, model_file, init = body_config(s)
     labels = [parse_labels(value) for value in s["labels"]]
     run_folder.check_choice("task", s["task"])
@@ -153,12 +166,7 @@ def transfer(verbose=1, **settings):
         if num is not None and num < least:
             raise ValueError(f"--labels {num} is too few: {s['task']} needs at least {least} labelled "
                              f"{unit(s['task'])}, to train on and to validate")
-    if s["task"] == "keypoints":
-        test = tasks.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, s["canvas"], PER_CANVAS, TEST_SEED)
-    elif s["task"] == "pose":
-        test = (utils.pad_to_grid(x_test, config["grid"]), tasks.pose_keypoints(x_test))
-    else:
-        test = (utils.pad_to_grid(x_test, config["grid"]), y_test)
+    test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
 
     # TensorFlow starts here, once the input is checked.
     pretrained = run_folder.load_model(model_file) if model_file else None
@@ -172,11 +180,66 @@ def transfer(verbose=1, **settings):
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
                         **scores, "seconds": round(time.perf_counter() - started, 1)}
                 results.append(cell)
+                if s["save"]:
+                    save_cell(task.model, {**cell, "grid": config["grid"], "canvas": s["canvas"]}, s["save"])
                 if s["json"]:  # cell by cell: a stopped run keeps what it measured
                     utils.save_json(results, s["json"])
                 if verbose:
                     print(describe(cell), flush=True)
     return results
+
+
+def test_set(task, grid, canvas, x_test, y_test):
+    """What a task is scored on: the digits padded to the grid with their labels or pose keypoints, or canvases."""
+    if task == "keypoints":
+        return tasks.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, canvas, PER_CANVAS, TEST_SEED)
+    if task == "pose":
+        return utils.pad_to_grid(x_test, grid), tasks.pose_keypoints(x_test)
+    return utils.pad_to_grid(x_test, grid), y_test
+
+
+def cell_name(cell):
+    """A saved cell's folder name: ``jigsaw-2x2-transformer-pose-100-finetune-seed0``."""
+    return "-".join([*cell["init"].split(), cell["task"], str(cell["labels"]), cell["mode"], f"seed{cell['seed']}"])
+
+
+def save_cell(model, cell, folder):
+    """Writes ``folder/<cell_name>/`` whole or not at all: the trained model and the cell (settings, scores)."""
+    target = pathlib.Path(folder).expanduser() / cell_name(cell)
+    staging = target.with_name(target.name + run_folder.PARTIAL)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save(staging / MODEL)
+    utils.save_json(cell, staging / CELL)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def score_saved(folder, data, verbose=1):
+    """Scores a cell saved with ``--save`` on other labelled digits; returns the cell with the new scores.
+
+    Raises:
+        FileNotFoundError: if the folder holds no saved cell, or ``data`` no file.
+        ValueError: if ``data`` is not an .npz of labelled digits of the cell's size.
+    """
+    folder = pathlib.Path(folder).expanduser()
+    if not (folder / CELL).is_file() or not (folder / MODEL).is_file():
+        raise FileNotFoundError(f"{folder} holds no cell saved by transfer.py --save ({CELL} and {MODEL})")
+    if data is None:
+        raise ValueError("--score needs --data: an .npz with the labelled digits x_test and y_test")
+    cell = utils.load_json(folder / CELL)
+    x_test, y_test = utils.load_test_digits(data)
+    if x_test.shape[1:] != (28, 28):
+        raise ValueError(f"the cell was trained on 28x28 digits, {data} holds {x_test.shape[1]}x{x_test.shape[2]}")
+    test = test_set(cell["task"], cell["grid"], cell["canvas"], x_test, y_test)
+    model = run_folder.load_model(folder / MODEL)  # TensorFlow starts here, once the input is checked
+    started = time.perf_counter()
+    scores = score(model, cell["task"], test)
+    scored = {**{key: cell[key] for key in ("init", "task", "labels", "mode", "seed")}, **scores,
+              "scored_on": str(data), "digits": len(x_test), "seconds": round(time.perf_counter() - started, 1)}
+    if verbose:
+        print(describe(scored), flush=True)
+    return scored
 
 
 def body_config(s):
@@ -316,28 +379,30 @@ class Task:
         best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
         trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val),
                     callbacks=[SetEpoch(batches), best], verbose=0)
-        return self.score(self.model)
+        return score(self.model, self.task, self.test)
 
-    def score(self, model):
-        if self.task == "pose":
-            digits, true = self.test
-            logits = model.predict(utils.to_model_input(digits), batch_size=256, verbose=0)
-            found = tasks.find_pose_keypoints(1 / (1 + np.exp(-logits)), POSE_THRESHOLD)
-            far, near = (tasks.pose_scores(true, found, radius) for radius in POSE_RADII)
-            return {"f1": far["f1"], "precision": far["precision"], "recall": far["recall"], "f1_1px": near["f1"]}
-        if not self.keypoints:
-            digits, labels = self.test
-            logits = model.predict(utils.to_model_input(digits), batch_size=512, verbose=0)
-            return {"accuracy": float((logits.argmax(-1) == labels).mean())}
-        canvases, classes, centres = self.test
-        found = []
-        for start in range(0, len(canvases), 500):
-            heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500]))
-            peak_classes, peak_centres = tasks.find_keypoints(heatmaps, PER_CANVAS)
-            found.append(tasks.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
-                                               peak_classes, peak_centres, RADIUS))
-        found = np.concatenate(found)
-        return {"found": float(found.mean()), "all_found": float(found.all(axis=1).mean())}
+
+def score(model, task, test):
+    """A trained cell's scores on its test set (``test_set``)."""
+    if task == "pose":
+        digits, true = test
+        logits = model.predict(utils.to_model_input(digits), batch_size=256, verbose=0)
+        found = tasks.find_pose_keypoints(1 / (1 + np.exp(-logits)), POSE_THRESHOLD)
+        far, near = (tasks.pose_scores(true, found, radius) for radius in POSE_RADII)
+        return {"f1": far["f1"], "precision": far["precision"], "recall": far["recall"], "f1_1px": near["f1"]}
+    if task == "classify":
+        digits, labels = test
+        logits = model.predict(utils.to_model_input(digits), batch_size=512, verbose=0)
+        return {"accuracy": float((logits.argmax(-1) == labels).mean())}
+    canvases, classes, centres = test
+    found = []
+    for start in range(0, len(canvases), 500):
+        heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500]))
+        peak_classes, peak_centres = tasks.find_keypoints(heatmaps, PER_CANVAS)
+        found.append(tasks.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
+                                           peak_classes, peak_centres, RADIUS))
+    found = np.concatenate(found)
+    return {"found": float(found.mean()), "all_found": float(found.all(axis=1).mean())}
 
 
 def describe(cell):
@@ -348,7 +413,8 @@ def describe(cell):
                   f"{100 * cell['recall']:.2f} %; within 1 px F1 {100 * cell['f1_1px']:.2f} %)")
     else:
         scores = f"found {100 * cell['found']:.2f} %, all found {100 * cell['all_found']:.2f} %"
-    return (f"{cell['init']}, {cell['task']}, {cell['labels']} labels, {cell['mode']}, seed {cell['seed']}: "
+    where = f" on {cell['digits']} digits of {cell['scored_on']}" if "scored_on" in cell else ""
+    return (f"{cell['init']}, {cell['task']}, {cell['labels']} labels, {cell['mode']}, seed {cell['seed']}{where}: "
             f"{scores} ({cell['seconds']:.0f} s)")
 
 

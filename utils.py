@@ -591,19 +591,19 @@ def _flatten(pairs):
     return x_train, y_train, x_test, y_test
 
 
-def _read_npz(path) -> dict:
+def _read_npz(path, keys=MNIST_KEYS) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in MNIST_KEYS if key in data.files}
+            arrays = {key: data[key] for key in keys if key in data.files}
     except Exception as err:  # BadZipFile, EOFError, OSError, pickled objects, not an npz...
         # numpy's own message about a text file suggests allow_pickle, which is the wrong fix here.
         raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}); MNIST data is an .npz in "
                          "Keras' layout, a folder of the four IDX files (gzipped or not), or 'sample'") from None
-    missing = [key for key in MNIST_KEYS if key not in arrays]
+    missing = [key for key in keys if key not in arrays]
     if missing:
         raise ValueError(
             f"{path} lacks the array(s) {', '.join(missing)}; an MNIST .npz holds "
-            f"{', '.join(MNIST_KEYS)} (Keras' layout)"
+            f"{', '.join(keys)} (Keras' layout)"
         )
     return arrays
 
@@ -648,8 +648,28 @@ def _read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _check_mnist(arrays, where):
-    for split in ("train", "test"):
+def load_test_digits(path) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled digits to score a saved model on: an ``.npz`` with ``x_test`` and ``y_test`` (others ignored).
+
+    Args:
+        path: the ``.npz`` file (an MNIST copy in Keras' layout is one).
+
+    Returns:
+        ``(x_test, y_test)``: ``(N, H, W)`` uint8 and ``(N,)`` uint8.
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ValueError: if it is unreadable, lacks the arrays or holds arrays of the wrong shape.
+    """
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no digits at {path} (give an .npz file with x_test and y_test)")
+    return _check_mnist(_read_npz(path, ("x_test", "y_test")), str(path), splits=("test",))[0]
+
+
+def _check_mnist(arrays, where, splits=("train", "test")):
+    checked = []
+    for split in splits:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[0] == 0:
             raise ValueError(f"x_{split} in {where} must have shape (N, H, W), got {x.shape}")
@@ -657,10 +677,8 @@ def _check_mnist(arrays, where):
             raise ValueError(f"x_{split} in {where} must be uint8 0-255, got {x.dtype}")
         if y.shape != (x.shape[0],):
             raise ValueError(f"y_{split} in {where} must have shape ({x.shape[0]},), got {y.shape}")
-    return (arrays["x_train"], arrays["y_train"].astype(np.uint8)), (
-        arrays["x_test"],
-        arrays["y_test"].astype(np.uint8),
-    )
+        checked.append((x, y.astype(np.uint8)))
+    return tuple(checked)
 
 
 # ------------------------------------------------------------------------------ output

@@ -407,3 +407,42 @@ def test_transfer_scores_digit_pose_on_every_test_digit(arch):
     assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {arch}"
     assert all(0.0 <= cell[key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px"))
     assert "F1 " in transfer.describe(cell) and "within 1 px" in transfer.describe(cell)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["classify", "pose"])
+def test_a_saved_cell_scores_the_same_on_the_same_digits_and_on_others(tmp_path, task):
+    import transfer
+
+    (cell,) = transfer.transfer(scratch=True, task=task, data="sample", steps=6, batch_size=16, labels=["40"],
+                                mode=["finetune"], save=str(tmp_path / "cells"), verbose=0)
+    (folder,) = (tmp_path / "cells").iterdir()
+    assert folder.name == f"scratch-2x2-transformer-{task}-40-finetune-seed0"
+    assert sorted(p.name for p in folder.iterdir()) == [transfer.CELL, transfer.MODEL]
+    _, (x_test, y_test) = utils.load_mnist("sample")
+    np.savez(tmp_path / "same.npz", x_test=x_test, y_test=y_test)  # x_test and y_test are all --score needs
+    again = transfer.transfer(score=str(folder), data=str(tmp_path / "same.npz"), verbose=0)[0]
+    key = "accuracy" if task == "classify" else "f1"
+    assert again[key] == cell[key] and again["digits"] == 1000 and again["scored_on"] == str(tmp_path / "same.npz")
+    np.savez(tmp_path / "other.npz", x_test=x_test[::-1][:300], y_test=y_test[::-1][:300])
+    other = transfer.transfer(score=str(folder), data=str(tmp_path / "other.npz"), verbose=0)[0]
+    assert other["digits"] == 300 and 0.0 <= other[key] <= 1.0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--score", "{tmp}/nothing", "--data", "sample"], "holds no cell saved by transfer.py --save"),
+    (["--score", "{tmp}/cell"], "--score needs --data"),
+    (["--score", "{tmp}/cell", "--data", "{tmp}/labels-only.npz"], "lacks the array(s) x_test"),
+    (["--score", "{tmp}/cell", "--data", "{tmp}/missing.npz"], "no digits at"),
+])
+def test_scoring_a_saved_cell_refuses_bad_input_in_one_line(tmp_path, args, message):
+    import transfer
+
+    (tmp_path / "cell").mkdir()
+    utils.save_json({"task": "classify", "grid": [2, 2], "canvas": 70}, tmp_path / "cell" / transfer.CELL)
+    (tmp_path / "cell" / transfer.MODEL).write_bytes(b"")
+    np.savez(tmp_path / "labels-only.npz", y_test=np.zeros(3, np.uint8))
+    result = run("transfer.py", *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("transfer.py: error:") and message in last, result.stderr[-1000:]
