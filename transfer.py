@@ -132,7 +132,7 @@ def transfer(verbose=1, **settings):
     Returns:
         A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
         ``init``, ``task``, the scores (``accuracy``; ``f1``, ``precision``, ``recall`` and ``f1_1px`` for
-        pose; ``found`` and ``all_found`` for keypoints) and ``seconds``.
+        pose; ``found`` and ``all_found`` for keypoints), ``seconds`` and the ``cpu`` that spent them.
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -170,6 +170,7 @@ def transfer(verbose=1, **settings):
 
     # TensorFlow starts here, once the input is checked.
     pretrained = run_folder.load_model(model_file) if model_file else None
+    cpu = utils.cpu_description()  # a cell's seconds mean something only beside the CPU that spent them
     results = []
     for num in labels:
         for mode in s["mode"]:
@@ -178,7 +179,7 @@ def transfer(verbose=1, **settings):
                 task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed)
                 scores = task.run()
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
-                        **scores, "seconds": round(time.perf_counter() - started, 1)}
+                        **scores, "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
                 results.append(cell)
                 if s["save"]:
                     save_cell(task.model, {**cell, "grid": config["grid"], "canvas": s["canvas"]}, s["save"])
@@ -236,7 +237,8 @@ def score_saved(folder, data, verbose=1):
     started = time.perf_counter()
     scores = score(model, cell["task"], test)
     scored = {**{key: cell[key] for key in ("init", "task", "labels", "mode", "seed")}, **scores,
-              "scored_on": str(data), "digits": len(x_test), "seconds": round(time.perf_counter() - started, 1)}
+              "scored_on": str(data), "digits": len(x_test), "seconds": round(time.perf_counter() - started, 1),
+              "cpu": utils.cpu_description()}
     if verbose:
         print(describe(scored), flush=True)
     return scored

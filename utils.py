@@ -571,6 +571,25 @@ def load_mnist(source=None, return_origin=False):
     return (splits, str(origin)) if return_origin else splits
 
 
+def cpu_description() -> str:
+    """The CPU this runs on, as a figure's record should name it: model name, cores, AVX-512 or not.
+
+    Returns:
+        E.g. ``"AMD EPYC, 2 cores, avx512f"`` or ``"Intel(R) Xeon(R) ..., 2 cores, no avx512f"``; on a
+        system without ``/proc/cpuinfo``, what ``platform.processor()`` says.
+    """
+    import platform
+
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    avx512 = "avx512f" if "avx512f" in fields.get("flags", "").split() else "no avx512f"
+    return f"{fields.get('model name', platform.machine())}, {os.cpu_count()} cores, {avx512}"
+
+
 def digits_fingerprint(images) -> str:
     """A short fingerprint of a set of digits: 12 hex digits of the SHA-256 of their shape and pixels.
 

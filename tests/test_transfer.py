@@ -227,6 +227,7 @@ def test_transfer_runs_pretrained_control_and_scratch_cells(pretext_runs, tmp_pa
     assert [c["init"] for c in cells[3:]] == ["jigsaw 2x2 transformer", "denoise 2x2 transformer",
                                               "scratch 2x2 transformer"]
     assert all(0 <= c["accuracy"] <= 1 for c in cells) and cells[-1]["mode"] == "finetune"
+    assert all(c["cpu"] == utils.cpu_description() for c in cells)
     again = transfer.transfer(pretrained=str(pretext_runs / "jigsaw"), **SHORT_TRANSFER, labels=["20"],
                               mode=["linear"], seeds=[1], json=str(tmp_path / "cells.json"))
     assert again[0]["accuracy"] == cells[1]["accuracy"]  # a cell repeats exactly

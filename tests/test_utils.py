@@ -1,6 +1,8 @@
 """utils: grids, pieces, shuffles, heatmaps, decoding, reassembly, metrics, data, plots."""
 
 import gzip
+import os
+import pathlib
 import sys
 import types
 import warnings
@@ -402,3 +404,10 @@ def test_blank_margins_refuse_a_gap_that_blanks_whole_pieces():
     utils.blank_margins(images, 4, 3)  # 7 px pieces keep their middle pixel
     with pytest.raises(ValueError, match=r"--gap .* less than the 7x7 px pieces, got 4"):
         utils.blank_margins(images, 4, 4)
+
+
+def test_cpu_description_names_the_cpu_and_whether_it_has_avx512():
+    description = utils.cpu_description()
+    assert f"{os.cpu_count()} cores" in description
+    if pathlib.Path("/proc/cpuinfo").is_file():
+        assert description.endswith(("avx512f", "no avx512f"))
