@@ -67,33 +67,38 @@ def free_ports(count):
     return ports
 
 
-@pytest.mark.slow
-def test_two_worker_processes_train_together_and_only_the_chief_writes_the_run(tmp_path):
-    """As TensorFlow's multi-worker tests do: two processes on localhost, the cluster in TF_CONFIG."""
-    out = tmp_path / "multiworker"
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+def run_two_workers(script, out, ports, *args, die=False):
+    """Runs ``script`` as two worker processes on localhost, the cluster in TF_CONFIG (as TensorFlow's tests do).
+
+    Returns:
+        Each worker's ``(returncode, stdout, stderr)``.
+    """
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
     workers = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "TF_CONFIG": tf_config}
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-c", TRAIN_ONE_EPOCH, str(out)],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        if die:
+            env["DIE_AFTER_FIRST_EPOCH"] = "1"
+        workers.append(subprocess.Popen([sys.executable, "-c", script, str(out), *args], cwd=ROOT, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     try:
         outputs = [worker.communicate(timeout=600) for worker in workers]
     finally:
         for worker in workers:
             worker.kill()
-    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, stderr[-3000:]
+    return [(worker.returncode, *output) for worker, output in zip(workers, outputs, strict=True)]
+
+
+@pytest.mark.slow
+def test_two_worker_processes_train_together_and_only_the_chief_writes_the_run(tmp_path):
+    """As TensorFlow's multi-worker tests do: two processes on localhost, the cluster in TF_CONFIG."""
+    out = tmp_path / "multiworker"
+    workers = run_two_workers(TRAIN_ONE_EPOCH, out, free_ports(2))
+    for returncode, stdout, stderr in workers:
+        assert returncode == 0, stderr[-3000:]
         assert "2 replicas" in stdout
+    outputs = [(stdout, stderr) for _, stdout, stderr in workers]
     assert "run saved to" in outputs[0][0] and "run saved to" not in outputs[1][0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["multiworker"]  # the other worker left nothing
     config = json.loads((out / "config.json").read_text())
@@ -124,39 +129,20 @@ train.train(data="sample", grid=2, epochs=2, train_size=256, val_size=64, batch_
 """
 
 
-def run_two_workers(out, ports, *args, die=False):
-    """Runs TRAIN_TWO_EPOCHS as two worker processes on localhost; returns their (returncode, stdout, stderr)."""
-    cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    workers = []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg", "TF_CONFIG": tf_config}
-        if die:
-            env["DIE_AFTER_FIRST_EPOCH"] = "1"
-        workers.append(subprocess.Popen([sys.executable, "-c", TRAIN_TWO_EPOCHS, str(out), *args], cwd=ROOT, env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    try:
-        outputs = [worker.communicate(timeout=600) for worker in workers]
-    finally:
-        for worker in workers:
-            worker.kill()
-    return [(worker.returncode, *output) for worker, output in zip(workers, outputs, strict=True)]
-
-
 @pytest.mark.slow
 def test_two_workers_killed_after_an_epoch_resume_to_the_same_weights(tmp_path):
     """Fault tolerance, as Keras' BackupAndRestore is meant for: both workers die after epoch 0 and are restarted."""
     import keras
 
     ports = free_ports(2)
-    for returncode, _, stderr in run_two_workers(tmp_path / "whole", ports):
+    for returncode, _, stderr in run_two_workers(TRAIN_TWO_EPOCHS, tmp_path / "whole", ports):
         assert returncode == 0, stderr[-3000:]
 
     out = tmp_path / "killed"
-    for returncode, _, stderr in run_two_workers(out, ports, die=True):
+    for returncode, _, stderr in run_two_workers(TRAIN_TWO_EPOCHS, out, ports, die=True):
         assert returncode == 3, stderr[-3000:]
     assert (tmp_path / "killed.partial" / "backup").is_dir() and (tmp_path / "killed.worker-1.partial").is_dir()
-    for returncode, _, stderr in run_two_workers(out, ports, "--resume"):
+    for returncode, _, stderr in run_two_workers(TRAIN_TWO_EPOCHS, out, ports, "--resume"):
         assert returncode == 0, stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["killed", "whole"]  # the workers' folders are gone
     log = (out / "log.csv").read_text().splitlines()
