@@ -2,12 +2,14 @@
 
     python transfer.py --pretrained runs/mnist-2x2 --task classify --labels 100 --mode linear
     python transfer.py --scratch --grid 2 --task keypoints --labels 1000 --mode finetune
+    python transfer.py --pretrained runs/mnist-2x2 --task pose --labels 100 --mode finetune --save runs/cells
+    python transfer.py --score runs/cells/jigsaw-2x2-transformer-pose-100-finetune-seed0 --data other-digits.npz
     python transfer.py --pretrained runs/mnist-2x2 --labels 100 1000 all --mode linear finetune \\
         --seeds 0 1 2 3 4 --json runs/transfer-2x2.json
 
 The body is the pretext network minus its heatmap layer (``model_utils.HEAD``): a
 train.py run's (``--pretrained``, jigsaw or the denoising control), or the same
-architecture with random weights (``--scratch``). Two tasks, each scored on MNIST test
+architecture with random weights (``--scratch``). Three tasks, each scored on MNIST test
 digits only:
 
 * ``classify``: the digit's class, from the body's output averaged over the image, with
