@@ -52,6 +52,7 @@ CELLS = {
     ("keypoints", "finetune"): (["100", "1000"], [name for name in INITS if name.endswith("2x2")]),
 }
 TASKS = ["classify", "keypoints"]
+HEADLINE = {"classify": "accuracy", "pose": "f1", "keypoints": "found"}  # each task's score in the table
 MODES = ["linear", "finetune"]
 
 
@@ -141,7 +142,7 @@ def summarise(cells):
     """``{(task, labels, mode, init): (mean, std, n, seconds)}`` of the headline score over seeds."""
     groups = {}
     for cell in cells:
-        score = cell["accuracy"] if cell["task"] == "classify" else cell["found"]
+        score = cell[HEADLINE[cell["task"]]]
         key = (cell["task"], str(cell["labels"]), cell["mode"], cell["init"])
         groups.setdefault(key, []).append((score, cell["seconds"]))
     return {key: (float(np.mean([s for s, _ in v])), float(np.std([s for s, _ in v])), len(v),

@@ -103,6 +103,8 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     assert mixed[2:] == ["| scratch 2x2 transformer | 50.0 ± 0.0 |",
                          "| jigsaw 2x2 transformer | 60.0 ± 10.0 (2 seeds) |"]
     keypoints = [{**cells[0], "task": "keypoints", "found": 0.25, "labels": 1000}]
+    pose = [{**cells[0], "task": "pose", "f1": 0.5}]
+    assert transfer_table.summarise(pose)[("pose", "100", "linear", cells[0]["init"])][0] == 0.5
     two_tasks = transfer_table.markdown(transfer_table.summarise(cells + keypoints)).split("\n\n")
     assert [table.splitlines()[0] for table in two_tasks] == [
         "| classify: initialisation | 100 linear |", "| keypoints: initialisation | 1000 linear |"]
