@@ -317,7 +317,7 @@ def test_transfer_script_bad_input_is_one_line(tmp_path, args, message):
     [
         (["--scratch", "--mode", "probe"], "invalid choice: 'probe'"),
         (["--scratch", "--task", "segment"], "invalid choice: 'segment'"),
-        (["--labels", "100"], "one of the arguments --pretrained --scratch is required"),
+        (["--labels", "100"], "one of the arguments --pretrained --scratch --score is required"),
         (["--scratch", "--pretrained", "x"], "not allowed with argument"),
     ],
 )
