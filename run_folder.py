@@ -307,11 +307,7 @@ def task_of(tf_config=None) -> tuple:
     Raises:
         ValueError: if TF_CONFIG is not JSON.
     """
-    text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
-    try:
-        task = json.loads(text).get("task", {})
-    except json.JSONDecodeError as err:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({err}): {text[:200]!r}") from None
+    task = _read_tf_config(tf_config).get("task", {})
     return task.get("type"), task.get("index", 0)
 
 
@@ -321,11 +317,21 @@ def is_chief(tf_config=None) -> bool:
     As in TensorFlow's multi-worker guide: the task of type ``chief``, or worker 0 when
     the cluster has no chief; a process with no ``TF_CONFIG`` is its own chief.
     """
-    text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
-    kind, index = task_of(text)
+    config = _read_tf_config(tf_config)
+    task = config.get("task", {})
+    kind, index = task.get("type"), task.get("index", 0)
     if kind is None:
         return True
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in json.loads(text).get("cluster", {}))
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in config.get("cluster", {}))
+
+
+def _read_tf_config(tf_config=None) -> dict:
+    """``TF_CONFIG`` (or the text given) as a dict; ``{}`` when it is not set."""
+    text = os.environ.get("TF_CONFIG", "{}") if tf_config is None else tf_config
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({err}): {text[:200]!r}") from None
 
 
 # ------------------------------------------------------------------ finding a run

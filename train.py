@@ -188,7 +188,7 @@ def split_digits(config, x_train):
         raise ValueError(f"--val-size {config['val_size']} leaves no training digits: the data has {len(x_train)}")
     train_index, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
     train_index = train_index[: config["train_size"]]
-    utils.blank_margins(x_train[:1], grid, config["gap"])  # a gap too wide for the pieces fails here, before a file
+    utils.check_gap(config["gap"], x_train.shape[1:], grid)
     config.update(
         grid=list(grid),
         sigma=config["sigma"] or utils.default_sigma(x_train.shape[1:], grid),

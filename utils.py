@@ -163,6 +163,14 @@ def pad_to_grid(images, grid) -> np.ndarray:
     return np.pad(images, extra + [(0, 0)] * (images.ndim - 3))
 
 
+def check_gap(gap, image_shape, grid) -> None:
+    """Raises ValueError unless ``gap`` px blanked on each side leave every piece of ``image_shape`` some pixels."""
+    height, width = piece_shape(image_shape, grid)
+    if not (isinstance(gap, numbers.Integral) and 0 <= 2 * gap < min(height, width)):
+        raise ValueError(f"--gap must be a whole number of pixels with 2 x gap less than the {height}x{width} px "
+                         f"pieces, got {gap}")
+
+
 def blank_margins(images, grid, gap) -> np.ndarray:
     """Blanks ``gap`` pixels along every side of every piece: the jigsaw without its shortcut.
 
@@ -182,13 +190,11 @@ def blank_margins(images, grid, gap) -> np.ndarray:
         ValueError: if the margins would blank whole pieces.
     """
     images = pad_to_grid(images, grid)
+    check_gap(gap, images.shape[1:3], grid)
     if gap == 0:
         return images
     rows, cols = parse_grid(grid)
-    height, width = images.shape[1] // rows, images.shape[2] // cols
-    if not (isinstance(gap, numbers.Integral) and 0 <= 2 * gap < min(height, width)):
-        raise ValueError(f"--gap must be a whole number of pixels with 2 x gap less than the {height}x{width} px "
-                         f"pieces, got {gap}")
+    height, width = piece_shape(images.shape[1:3], grid)
     inside = np.zeros((height, width), bool)
     inside[gap : height - gap, gap : width - gap] = True
     mask = np.tile(inside, (rows, cols)).reshape((1, rows * height, cols * width) + (1,) * (images.ndim - 3))
@@ -544,13 +550,11 @@ def load_mnist(source=None, return_origin=False):
         FileNotFoundError: if the path, or one of the IDX files, does not exist.
         ValueError: if a file is unreadable or its arrays are not MNIST-shaped.
     """
-    origin = "sample" if isinstance(source, str) and source == "sample" else source
     if source is None:
         try:
             import keras
 
             arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data()), strict=True))
-            origin = "download"
         except Exception as err:  # no network, blocked host, broken cache...
             warnings.warn(
                 f"could not download MNIST ({type(err).__name__}: {' '.join(str(err).split())}); "
@@ -559,16 +563,15 @@ def load_mnist(source=None, return_origin=False):
                 "(or load_mnist('path/to/mnist.npz')).",
                 stacklevel=2,
             )
-            arrays, origin = None, "sample"
-        if arrays is not None:
-            splits = _check_mnist(arrays, "Keras' MNIST download")
-            return (splits, origin) if return_origin else splits
-    path = SAMPLE_PATH if origin == "sample" else pathlib.Path(source).expanduser()
+            return load_mnist("sample", return_origin)
+        splits = _check_mnist(arrays, "Keras' MNIST download")
+        return (splits, "download") if return_origin else splits
+    path = SAMPLE_PATH if isinstance(source, str) and source == "sample" else pathlib.Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"no MNIST data at {path} (give an .npz file, an IDX folder or 'sample')")
     arrays = _read_idx_folder(path) if path.is_dir() else _read_npz(path)
     splits = _check_mnist(arrays, str(path))
-    return (splits, str(origin)) if return_origin else splits
+    return (splits, str(source)) if return_origin else splits
 
 
 def cpu_description() -> str:
