@@ -173,12 +173,13 @@ def transfer(verbose=1, **settings):
     # TensorFlow starts here, once the input is checked.
     pretrained = run_folder.load_model(model_file) if model_file else None
     cpu = utils.cpu_description()  # a cell's seconds mean something only beside the CPU that spent them
+    pose_cache = {}  # digit pose: training digit index -> its keypoints, shared by the cells below
     results = []
     for num in labels:
         for mode in s["mode"]:
             for seed in s["seeds"]:
                 started = time.perf_counter()
-                task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed)
+                task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed, pose_cache)
                 scores = task.run()
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
                         **scores, "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
@@ -286,20 +287,23 @@ def task_shape(config, s):
 class Task:
     """One cell: a body, a new output layer, few labels, a score on test digits."""
 
-    def __init__(self, s, config, pretrained, x_train, y_train, test, num, mode, seed):
+    def __init__(self, s, config, pretrained, x_train, y_train, test, num, mode, seed, pose_cache=None):
         self.s, self.config, self.pretrained = s, config, pretrained
         self.mode, self.seed, self.test = mode, seed, test
         self.task = s["task"]
-        self.keypoints = self.task == "keypoints"
         if self.task == "pose":  # labelled digits, balanced by class; their keypoints' heatmaps at the puzzle size
             train, val = tasks.labelled_split(y_train, num, seed)
-            digits = utils.pad_to_grid(x_train[np.concatenate([train, val])], config["grid"])
-            heatmaps = tasks.pose_heatmaps(tasks.pose_keypoints(x_train[np.concatenate([train, val])]),
-                                           digits.shape[1:])
+            chosen = np.concatenate([train, val])
+            # Each digit's keypoints are read once per transfer() call, however many cells use it.
+            pose_cache = {} if pose_cache is None else pose_cache
+            missing = [i for i in chosen if i not in pose_cache]
+            pose_cache.update(zip(missing, tasks.pose_keypoints(x_train[missing]), strict=True))
+            digits = utils.pad_to_grid(x_train[chosen], config["grid"])
+            heatmaps = tasks.pose_heatmaps([pose_cache[i] for i in chosen], digits.shape[1:])
             self.train_data = (utils.to_model_input(digits[: len(train)]), heatmaps[: len(train)])
             self.val_data = (utils.to_model_input(digits[len(train) :]), heatmaps[len(train) :])
             self.targets = None
-        elif self.keypoints:  # labelled canvases from training digits; a tenth of them validate
+        elif self.task == "keypoints":  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
             canvases, classes, centres = tasks.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
             val = max(total // 10, 1)
