@@ -242,8 +242,9 @@ def skeletons(images) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise ValueError(f"digits must be (N, H, W) uint8, got {images.shape} {images.dtype}")
-    return np.stack([_prune(skeletonize(image >= POSE_THRESHOLD)) for image in images]) if len(images) else \
-        np.zeros(images.shape, bool)
+    if len(images) == 0:
+        return np.zeros(images.shape, bool)
+    return np.stack([_prune(skeletonize(image >= POSE_THRESHOLD)) for image in images])
 
 
 # The 8 neighbours in order around a pixel: N, NE, E, SE, S, SW, W, NW.
@@ -353,6 +354,9 @@ def find_pose_keypoints(probabilities, threshold=0.5) -> list:
     from scipy import ndimage
 
     probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 4 or probabilities.shape[-1] != len(POSE_KINDS):
+        raise ValueError(f"pose heatmaps must be (N, H, W, {len(POSE_KINDS)}), one map per kind of keypoint "
+                         f"{POSE_KINDS}, got {probabilities.shape}")
     peaks = (ndimage.maximum_filter(probabilities, size=(1, 3, 3, 1)) == probabilities) & (probabilities >= threshold)
     return [{kind: np.argwhere(peaks[n, :, :, k]).astype(np.float64) for k, kind in enumerate(POSE_KINDS)}
             for n in range(len(probabilities))]

@@ -383,6 +383,8 @@ def test_pose_heatmaps_round_trip_through_their_peaks():
     assert heatmaps.shape == (50, 30, 30, 2) and heatmaps.dtype == np.float32 and heatmaps.max() == 1.0
     found = tasks.find_pose_keypoints(heatmaps)
     scores = tasks.pose_scores(keypoints, found, radius=1.0)
+    with pytest.raises(ValueError, match=r"pose heatmaps must be \(N, H, W, 2\).*got \(50, 30, 30, 1\)"):
+        tasks.find_pose_keypoints(heatmaps[..., :1])
     assert scores["true"] > 50 and scores["recall"] > 0.95 and scores["precision"] > 0.95
 
 
