@@ -175,7 +175,7 @@ def pose_picture(path, count=10):
             ax.set_yticks([])
     axes[0, 0].set_ylabel("digit")
     axes[1, 0].set_ylabel("skeleton")
-    handles, labels = axes[1, 0].get_legend_handles_labels()
+    handles, _ = axes[1, 0].get_legend_handles_labels()
     fig.legend(handles, ["stroke end", "junction"], loc="lower center", ncol=2, frameon=False)
     fig.suptitle(f"Digit pose: stroke ends and junctions of the skeleton (ink >= {tasks.POSE_THRESHOLD}, "
                  f"spurs < {tasks.POSE_SPUR} px pruned)", fontsize=9)

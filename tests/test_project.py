@@ -48,7 +48,12 @@ def test_run_folder_names_are_spelled_only_in_run_folder(path):
 
 
 def requirement_names(lines):
-    return sorted(line.split(">")[0].split("=")[0].strip().lower() for line in lines if line and line[0].isalpha())
+    return sorted(requirement_name(line) for line in lines if line and line[0].isalpha())
+
+
+def requirement_name(line):
+    """A requirement's distribution, normalised: ``scikit_image[data]>=0.2`` -> ``scikit-image``."""
+    return normalise(re.split(r"[<>=!~; \[]", line.split("#")[0].strip())[0])
 
 
 def requirements(path):
@@ -59,7 +64,7 @@ def requirements(path):
         if line.startswith("-r"):
             names |= requirements(path.parent / line[2:].strip())
         elif line:
-            names.add(normalise(re.split(r"[<>=!~; \[]", line)[0]))
+            names.add(requirement_name(line))
     return names
 
 
