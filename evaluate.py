@@ -13,6 +13,8 @@ import os
 import pathlib
 import time
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
 import run_folder
@@ -54,7 +56,9 @@ def get_args(argv=None):
         default=None,
         help=f"save a PNG of the first {PLOT_COUNT} puzzles: original, shuffled, heatmaps, reassembled",
     )
-    add("--show", action="store_true", help="show that figure in a window")
+    add("--failures", default=None,
+        help=f"save a PNG of the first {PLOT_COUNT} puzzles whose reassembly is not exact, drawn as --plot draws")
+    add("--show", action="store_true", help="show the figures in a window")
     return parser.parse_args(argv)
 
 
@@ -70,6 +74,7 @@ def evaluate(
     plot=None,
     show=False,
     verbose=1,
+    failures=None,
 ):
     """Scores a trained run on held-out digits; writes metrics.json and an optional plot.
 
@@ -83,8 +88,9 @@ def evaluate(
         batch_size: puzzles per forward pass.
         metrics: path of metrics.json; None for beside the model.
         plot: path of a PNG of the first puzzles; None for none.
-        show: show that figure.
+        show: show the figures.
         verbose: 0 silent, 1 progress bar and table.
+        failures: path of a PNG of the first puzzles not solved exactly; None for none.
 
     Returns:
         The dict written to metrics.json.
@@ -104,9 +110,9 @@ def evaluate(
     images, shuffled, permutation, origin = make_puzzles(config, data, split, num, seed)
 
     # TensorFlow starts here, once the input is checked.
-    from model_utils import score_puzzles
+    from model_utils import load_model, score_puzzles
 
-    net = run_folder.load_model(model_file)
+    net = load_model(model_file)
     started = time.perf_counter()
     loss, scores, heatmaps = score_puzzles(
         net,
@@ -148,7 +154,43 @@ def evaluate(
         )
         if verbose and plot:
             print(f"plot written to {plot}")
+    if failures:
+        wrong = round((1 - scores[decode]["exact"]) * len(images))
+        index, wrong_heatmaps = find_failures(net, images, shuffled, permutation, config["grid"], decode,
+                                              PLOT_COUNT, batch_size)
+        if len(index):
+            what = f"{split} puzzles not solved exactly (the first {len(index)} of {wrong})"
+            plot_solutions(config, images[index], shuffled[index], wrong_heatmaps, what, decode, failures, show)
+            if verbose:
+                print(f"{what} drawn in {failures}")
+        elif verbose:
+            print(f"every {split} puzzle is solved exactly: no {failures} drawn")
     return result
+
+
+def find_failures(net, images, shuffled, permutation, grid, decode, count, batch_size):
+    """The first ``count`` puzzles whose reassembly is not exact, and the network's heatmaps of them.
+
+    Runs the network batch by batch and stops once it has ``count`` of them.
+
+    Returns:
+        ``(index, heatmaps)``: ``(M,)`` int indices into the puzzles, M <= count, and their
+        ``(M, H, W, K)`` float32 heatmaps.
+    """
+    found, maps = [], []
+    for start in range(0, len(shuffled), batch_size):
+        stop = min(start + batch_size, len(shuffled))
+        heatmaps = net.predict_on_batch(utils.to_model_input(shuffled[start:stop]))
+        heatmaps = heatmaps.numpy() if hasattr(heatmaps, "numpy") else heatmaps
+        decoded = utils.decode_heatmaps(heatmaps, grid, decode)
+        exact = utils.jigsaw_scores(images[start:stop], shuffled[start:stop], permutation[start:stop], decoded,
+                                    grid)["exact"]
+        wrong = np.flatnonzero(~exact.astype(bool))[: count - len(found)]
+        found.extend(start + wrong)
+        maps.append(heatmaps[wrong])
+        if len(found) == count:
+            break
+    return np.asarray(found, dtype=int), np.concatenate(maps)
 
 
 def make_puzzles(config, data, split, num, seed):

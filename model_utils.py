@@ -15,6 +15,7 @@ from keras import layers, ops
 import run_folder
 import tasks
 import utils
+from run_folder import EDGE_BIASES
 
 
 def conv_block(x, filters, name, dtype=None):
@@ -109,13 +110,9 @@ class EdgeDissimilarity(layers.Layer):
         self.grid = utils.parse_grid(grid)
 
     def call(self, puzzles):
-        rows, cols = self.grid
-        height, width, channels = puzzles.shape[1:]
-        piece_h, piece_w = height // rows, width // cols
-        x = ops.cast(puzzles, "float32")
-        x = ops.reshape(x, (-1, rows, piece_h, cols, piece_w, channels))
-        pieces = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, rows * cols, piece_h, piece_w, channels))
-        k = rows * cols
+        channels = puzzles.shape[-1]
+        pieces = cut_pieces(ops.cast(puzzles, "float32"), self.grid)
+        k = pieces.shape[1]
 
         def flat(border):  # (N, K, length, C) -> (N, K, length * C)
             return ops.reshape(border, (-1, k, border.shape[2] * channels))
@@ -133,6 +130,81 @@ class EdgeDissimilarity(layers.Layer):
         return {**super().get_config(), "grid": list(self.grid)}
 
 
+def cut_pieces(puzzles, grid):
+    """``(N, H, W, C)`` puzzles -> ``(N, K, H / rows, W / cols, C)`` pieces, slot by slot (row-major)."""
+    rows, cols = grid
+    height, width, channels = puzzles.shape[1:]
+    piece_h, piece_w = height // rows, width // cols
+    x = ops.reshape(puzzles, (-1, rows, piece_h, cols, piece_w, channels))
+    return ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, rows * cols, piece_h, piece_w, channels))
+
+
+@keras.saving.register_keras_serializable(package="jigsaw")
+class Pieces(layers.Layer):
+    """Cuts puzzles into their pieces: ``(N, H, W, C)`` -> ``(N, K, H / rows, W / cols, C)``."""
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = utils.parse_grid(grid)
+
+    def call(self, puzzles):
+        return cut_pieces(puzzles, self.grid)
+
+    def compute_output_shape(self, input_shape):
+        rows, cols = self.grid
+        n, height, width, channels = input_shape
+        return (n, rows * cols, height // rows, width // cols, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "grid": list(self.grid)}
+
+
+@keras.saving.register_keras_serializable(package="jigsaw")
+class BorderCompatibility(layers.Layer):
+    """Learned fit of every pair of pieces, one channel per direction: which piece continues which.
+
+    Each piece's four border strips (its outermost column or row of features) are
+    projected to ``key_dim`` numbers; the score of ``j`` to the right of ``i`` is the dot
+    product of ``i``'s right-border key and ``j``'s left-border key, and likewise below.
+    The four channels are: ``j`` right of ``i``, below, left, above (the last two are the
+    first two transposed). Pieces only, not slots: shuffle-equivariant.
+
+    Call: ``(N, K, h, w, C)`` piece features -> ``(N, K, K, 4)`` float32.
+    """
+
+    def __init__(self, key_dim=32, **kwargs):
+        super().__init__(**kwargs)
+        self.key_dim = key_dim
+        self.keys = {side: layers.Dense(key_dim, dtype=self.dtype_policy, name=side)
+                     for side in ("right", "left", "bottom", "top")}
+
+    def build(self, input_shape):
+        _, _, h, w, c = input_shape
+        for side, layer in self.keys.items():
+            layer.build((None, None, (h if side in ("right", "left") else w) * c))
+
+    def call(self, pieces):
+        k = pieces.shape[1]
+
+        def key(side, strip):
+            return self.keys[side](ops.reshape(strip, (-1, k, strip.shape[2] * strip.shape[3])))
+
+        right, left = key("right", pieces[:, :, :, -1, :]), key("left", pieces[:, :, :, 0, :])
+        bottom, top = key("bottom", pieces[:, :, -1, :, :]), key("top", pieces[:, :, 0, :, :])
+        scale = 1.0 / math.sqrt(self.key_dim)
+        to_right = ops.matmul(right, ops.transpose(left, (0, 2, 1))) * scale  # (N, K, K): j right of i
+        below = ops.matmul(bottom, ops.transpose(top, (0, 2, 1))) * scale
+        scores = [to_right, below, ops.transpose(to_right, (0, 2, 1)), ops.transpose(below, (0, 2, 1))]
+        return ops.cast(ops.stack(scores, axis=-1), "float32")
+
+    def compute_output_shape(self, input_shape):
+        k = input_shape[1]
+        return (input_shape[0], k, k, 4)
+
+    def get_config(self):
+        return {**super().get_config(), "key_dim": self.key_dim}
+
+
 def _mean_squared_distance(a, b):
     """``(N, K, L)`` and ``(N, K, L)`` -> ``(N, K, K)``: mean over L of ``(a[i] - b[j])**2``."""
     length = a.shape[-1]
@@ -147,28 +219,34 @@ class BiasedSelfAttention(layers.Layer):
 
     Call: ``x`` ``(N, K, dim)`` and ``bias`` ``(N, K, K, heads)`` -> ``(N, K, dim)``; the
     attention logit of piece ``i`` on piece ``j`` in head ``h`` is ``q_i . k_j / sqrt(d)
-    + bias[i, j, h]``.
+    + bias[i, j, h]``. Queries, keys, values and the output projection are einsums over
+    ``(N, K, heads, d)``, as in Keras' ``MultiHeadAttention``: a fused projection split by
+    slicing and transposing was a fifth slower per training step at 7x7.
     """
 
     def __init__(self, heads, key_dim, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.key_dim = heads, key_dim
-        self.qkv = layers.Dense(3 * heads * key_dim, dtype=self.dtype_policy, name="qkv")
+        self.query, self.key, self.value = (
+            layers.EinsumDense("nkc,chd->nkhd", (None, heads, key_dim), bias_axes="hd", dtype=self.dtype_policy,
+                               name=name)
+            for name in ("query", "key", "value")
+        )
         self.project = None
 
     def build(self, x_shape, bias_shape=None):
-        self.qkv.build(x_shape)
-        self.project = layers.Dense(x_shape[-1], dtype=self.dtype_policy, name="project")
-        self.project.build((*x_shape[:-1], self.heads * self.key_dim))
+        for layer in (self.query, self.key, self.value):
+            layer.build(x_shape)
+        self.project = layers.EinsumDense("nkhd,hdc->nkc", (None, x_shape[-1]), bias_axes="c",
+                                          dtype=self.dtype_policy, name="project")
+        self.project.build((*x_shape[:-1], self.heads, self.key_dim))
 
     def call(self, x, bias):
-        k = x.shape[1]
-        qkv = ops.reshape(self.qkv(x), (-1, k, 3, self.heads, self.key_dim))
-        q, key, value = (ops.transpose(qkv[:, :, i], (0, 2, 1, 3)) for i in range(3))  # (N, heads, K, d)
-        logits = ops.matmul(q, ops.transpose(key, (0, 1, 3, 2))) / math.sqrt(self.key_dim)
+        query = self.query(x) / math.sqrt(self.key_dim)  # (N, K, heads, d)
+        logits = ops.einsum("njhd,nihd->nhij", self.key(x), query)  # (N, heads, K, K): i attends to j
         logits = logits + ops.cast(ops.transpose(bias, (0, 3, 1, 2)), logits.dtype)
-        y = ops.matmul(ops.softmax(logits, axis=-1), value)  # (N, heads, K, d)
-        return self.project(ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (-1, k, self.heads * self.key_dim)))
+        y = ops.einsum("nhij,njhd->nihd", ops.softmax(logits, axis=-1), self.value(x))
+        return self.project(y)
 
     def compute_output_shape(self, x_shape, bias_shape=None):
         return x_shape
@@ -177,17 +255,19 @@ class BiasedSelfAttention(layers.Layer):
         return {**super().get_config(), "heads": self.heads, "key_dim": self.key_dim}
 
 
-def transformer_block(x, dim, heads, name, dtype=None, edges=None):
+def transformer_block(x, dim, heads, name, dtype=None, edges=None, edge_mlp=True):
     """One pre-norm transformer block: self-attention over the pieces, then an MLP.
 
-    With ``edges`` (``EdgeDissimilarity``'s output), a small MLP of this block maps each
-    pair's four border dissimilarities to one attention bias per head.
+    With ``edges`` (``(N, K, K, E)`` pair features), this block maps each pair's features
+    to one attention bias per head: by a small MLP (``edge_mlp``) or a linear layer.
     """
     y = layers.LayerNormalization(dtype=dtype, name=f"{name}_norm1")(x)
     if edges is None:
         y = layers.MultiHeadAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, y)
     else:
-        bias = layers.Dense(16, activation="gelu", dtype=dtype, name=f"{name}_edge_mlp")(edges)
+        bias = edges
+        if edge_mlp:
+            bias = layers.Dense(16, activation="gelu", dtype=dtype, name=f"{name}_edge_mlp")(bias)
         bias = layers.Dense(heads, dtype=dtype, name=f"{name}_edge_bias")(bias)
         y = BiasedSelfAttention(heads, dim // heads, dtype=dtype, name=f"{name}_attention")(y, bias)
     x = layers.Add(dtype=dtype, name=f"{name}_add1")([x, y])
@@ -203,20 +283,23 @@ def build_piece_transformer(
     dim=128,
     blocks=4,
     heads=4,
+    piece_filters=16,
+    edge_bias="learned",
     dtype_policy=None,
-    edge_bias=False,
     num_outputs=None,
     name="piece_transformer",
 ):
     """Builds the grid-aligned encoder-decoder: pieces in, attention between them, heatmaps out.
 
-    The encoder is a convolution whose kernel and stride are the piece: it turns each slot's
-    piece into one vector, and sees no pixel of its neighbours (which, in a shuffled puzzle,
-    are unrelated). The bottleneck is a stack of transformer blocks over those K vectors,
-    with no position embedding: where a piece belongs depends on its content and on the
-    other pieces, not on the slot it was shuffled to, so the network is equivariant to the
-    shuffle by construction. The decoder, a transposed convolution with the same kernel and
-    stride, paints each slot's part of all K heatmaps.
+    The encoder sees each slot's piece alone, never a pixel of its neighbours (which, in a
+    shuffled puzzle, are unrelated): two 3x3 convolutions run inside the piece (zero-padded
+    at its border), and its pixels and their features become one vector. The bottleneck is
+    a stack of transformer blocks over those K vectors, with no position embedding: where a
+    piece belongs depends on its content and on the other pieces, not on the slot it was
+    shuffled to, so the network is equivariant to the shuffle by construction. Each block's
+    attention can be biased by how well every pair of pieces fits side by side
+    (``edge_bias``). The decoder, a transposed convolution whose kernel and stride are the
+    piece, paints each slot's part of all K heatmaps.
 
     Args:
         input_shape: ``(H, W, C)`` of one puzzle; H and W must be multiples of the grid
@@ -225,9 +308,14 @@ def build_piece_transformer(
         dim: width of a piece's vector.
         blocks: transformer blocks.
         heads: attention heads (must divide ``dim``).
+        piece_filters: filters of the two convolutions inside each piece; 0 for none (the
+            piece's pixels go straight into one linear map, as a ViT's patches do).
+        edge_bias: the attention bias of every pair of pieces: ``"learned"`` (default), each
+            piece's four border strips of features projected to keys whose dot products score
+            every pair in every direction (``BorderCompatibility``); ``"mse"``, the mean squared
+            difference of the touching border pixels (``EdgeDissimilarity``) through a small
+            MLP of each block; ``"none"``.
         dtype_policy: Keras dtype policy of the body; the heatmap layer is always float32.
-        edge_bias: bias every block's attention by how well the borders of each pair of
-            pieces match (``EdgeDissimilarity``, ``BiasedSelfAttention``).
         num_outputs: output maps; None for ``K = rows * cols``, one heatmap per piece.
         name: the model's name.
 
@@ -243,20 +331,38 @@ def build_piece_transformer(
         raise ValueError(
             f"a {height}x{width} puzzle does not split into a {rows}x{cols} grid; pad it first (utils.pad_to_grid)"
         )
-    for label, value, low in (("dim", dim, 1), ("blocks", blocks, 0), ("heads", heads, 1)):
+    for label, value, low in (("dim", dim, 1), ("blocks", blocks, 0), ("heads", heads, 1),
+                              ("piece_filters", piece_filters, 0)):
         if int(value) != value or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value}")
     if dim % heads:
         raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+    utils.check_choice("edge bias", edge_bias, EDGE_BIASES)
     piece = (height // rows, width // cols)
     k = rows * cols
 
     inputs = keras.Input(shape=tuple(input_shape), name="shuffled")
-    x = layers.Conv2D(dim, piece, strides=piece, dtype=dtype_policy, name="pieces")(inputs)  # (N, rows, cols, dim)
-    x = layers.Reshape((k, dim), dtype=dtype_policy, name="slots")(x)
-    edges = EdgeDissimilarity(grid, dtype="float32", name="edges")(inputs) if edge_bias else None
+    if piece_filters:
+        pieces = Pieces((rows, cols), dtype=dtype_policy, name="cut")(inputs)  # (N, K, h, w, C)
+        features = pieces
+        for i in (1, 2):
+            conv = layers.Conv2D(piece_filters, 3, padding="same", activation="relu", dtype=dtype_policy)
+            features = layers.TimeDistributed(conv, dtype=dtype_policy, name=f"piece_conv{i}")(features)
+        features = layers.Concatenate(dtype=dtype_policy, name="piece_features")([pieces, features])
+        x = layers.Reshape((k, -1), dtype=dtype_policy, name="slots")(features)
+        x = layers.Dense(dim, dtype=dtype_policy, name="pieces")(x)  # (N, K, dim)
+    else:
+        x = layers.Conv2D(dim, piece, strides=piece, dtype=dtype_policy, name="pieces")(inputs)  # (N, rows, cols, dim)
+        x = layers.Reshape((k, dim), dtype=dtype_policy, name="slots")(x)
+    pairs = None
+    if edge_bias == "mse":
+        pairs = EdgeDissimilarity(grid, dtype="float32", name="edges")(inputs)
+    elif edge_bias == "learned":
+        if not piece_filters:
+            features = Pieces((rows, cols), dtype=dtype_policy, name="cut")(inputs)
+        pairs = BorderCompatibility(32, dtype="float32", name="borders")(features)
     for i in range(blocks):
-        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy, edges)
+        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy, pairs, edge_mlp=edge_bias == "mse")
     x = layers.LayerNormalization(dtype=dtype_policy, name="norm")(x)
     x = layers.Reshape((rows, cols, dim), dtype=dtype_policy, name="grid")(x)
     # float32 and zero-initialised, as in the U-Net: the first heatmaps are flat.
@@ -265,6 +371,18 @@ def build_piece_transformer(
         outputs, piece, strides=piece, kernel_initializer="zeros", dtype="float32", name="heatmaps"
     )(x)
     return keras.Model(inputs, x, name=name)
+
+
+def load_model(model_file):
+    """Loads a ``.keras`` file, its custom layers and loss registered by this module.
+
+    Raises:
+        ValueError: for a file Keras cannot load, with Keras' reason in one line.
+    """
+    try:
+        return keras.models.load_model(model_file)
+    except Exception as err:
+        raise ValueError(f"{model_file} is not a loadable .keras model ({type(err).__name__}: {err})") from None
 
 
 HEAD = "heatmaps"  # the output layer of both networks: all that transfer.py replaces
@@ -293,8 +411,8 @@ def build_network(config, input_shape=None, num_outputs=None):
         return build_unet((*shape, 1), num_outputs, config["filters"], config["depth"], config["dtype_policy"])
     tiles = run_folder.tiles(config, shape)  # the run's pieces, as many as the input holds
     return build_piece_transformer(
-        (*shape, 1), tiles, config["dim"], config["blocks"], config["heads"], config["dtype_policy"],
-        config["edge_bias"], num_outputs,
+        (*shape, 1), tiles, config["dim"], config["blocks"], config["heads"], config["piece_filters"],
+        config["edge_bias"], config["dtype_policy"], num_outputs,
     )
 
 

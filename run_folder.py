@@ -47,6 +47,7 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
 SPLITS = ("test", "val")
 PRETEXTS = ("jigsaw", "denoise")
+EDGE_BIASES = ("learned", "mse", "none")
 # setting -> (what it is called in an error, its allowed values)
 CHOICES = {
     "arch": ("network", ARCHS),
@@ -57,6 +58,7 @@ CHOICES = {
     "strategy": ("strategy", STRATEGIES),
     "split": ("split", SPLITS),
     "pretext": ("pretext", PRETEXTS),
+    "edge_bias": ("edge bias", EDGE_BIASES),
     "task": ("task", tasks.TRANSFER_TASKS),
     "mode": ("mode", tasks.TRANSFER_MODES),
 }
@@ -77,7 +79,8 @@ DEFAULTS = dict(
     dim=128,
     blocks=4,
     heads=4,
-    edge_bias=False,
+    piece_filters=16,
+    edge_bias="learned",
     gap=0,
     filters=16,
     depth=2,
@@ -93,7 +96,9 @@ DEFAULTS = dict(
 # What a config.json saved before a setting existed meant by leaving it out: the runs made
 # before --arch were the original port's U-Net, trained with MSE and no warm-up. A setting
 # missing from both tables takes its entry in DEFAULTS.
-MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0}
+# Before --piece-filters and --edge-bias, the transformer's pieces went straight into one
+# linear map, and its attention had no bias.
+MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0, "piece_filters": 0, "edge_bias": "none"}
 # What train.py adds to the settings when it starts a run (evaluate.py needs these).
 RESOLVED = ("grid", "sigma", "image_shape", "seed", "val_size")
 # What train.py records about the digits it split into training and validation digits:
@@ -123,7 +128,7 @@ def check_settings(config):
     for key in ("epochs", "batch_size", "filters", "dim", "heads"):
         if config[key] < 1:
             raise ValueError(f"{flag(key)} must be a positive integer, got {config[key]}")
-    for key in ("depth", "blocks", "warmup_steps", "gap"):
+    for key in ("depth", "blocks", "warmup_steps", "gap", "piece_filters"):
         if config[key] < 0:
             raise ValueError(f"{flag(key)} must be >= 0, got {config[key]}")
     if config["dim"] % config["heads"]:
@@ -135,7 +140,7 @@ def check_settings(config):
     for key in ("train_size", "val_size"):
         if config[key] is not None and config[key] < 1:
             raise ValueError(f"{flag(key)} must be positive, got {config[key]}")
-    for key in ("arch", "pretext", "loss", "decode", "lr_schedule", "dtype_policy", "strategy"):
+    for key in ("arch", "pretext", "loss", "decode", "lr_schedule", "dtype_policy", "strategy", "edge_bias"):
         check_choice(key, config[key])
     utils.parse_grid(config["grid"])
 
@@ -176,6 +181,8 @@ def read_config(path) -> dict:
     missing = [key for key in RESOLVED if key not in saved]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: is it a train.py run config?")
+    if isinstance(saved.get("edge_bias"), bool):  # once a switch: on meant the border-difference bias
+        saved["edge_bias"] = "mse" if saved["edge_bias"] else "none"
     return {**DEFAULTS, **MISSING_MEANT, **DATA_RECORD, **saved}
 
 
@@ -360,15 +367,3 @@ def find_model(model_path):
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} is missing: the grid and sigma are read from the run's config")
     return model_file, read_config(config_file)
-
-
-def load_model(model_file):
-    """Loads a ``.keras`` file (the softmax loss registered), turning Keras' many failures into one ValueError."""
-    import keras
-
-    import model_utils  # noqa: F401  (registers heatmap_cross_entropy with Keras)
-
-    try:
-        return keras.models.load_model(model_file)
-    except Exception as err:
-        raise ValueError(f"{model_file} is not a loadable .keras model ({type(err).__name__}: {err})") from None

@@ -72,9 +72,13 @@ def add_network_flags(parser, d):
     add("--blocks", type=int, default=d["blocks"], help=f"transformer: attention blocks (default {d['blocks']})")
     add("--heads", type=int, default=d["heads"],
         help=f"transformer: attention heads, dividing --dim (default {d['heads']})")
-    add("--edge-bias", action="store_true",
-        help="transformer: bias every attention block by how well each pair of pieces' touching borders match "
-             "(off by default)")
+    add("--piece-filters", type=int, default=d["piece_filters"],
+        help=f"transformer: filters of the two 3x3 convolutions run inside each piece before it becomes one "
+             f"vector; 0 for none, the pixels straight into one linear map (default {d['piece_filters']})")
+    parser.add_choice("edge_bias", d["edge_bias"],
+                      "transformer: what biases every attention block towards pieces that fit side by side: "
+                      "'learned' (default), keys of each piece's border features, matched in all four directions; "
+                      "'mse', the mean squared difference of the touching border pixels; 'none'")
     add("--filters", type=int, default=d["filters"],
         help=f"U-Net filters at the top level, doubling per level (default {d['filters']})")
     add("--depth", type=int, default=d["depth"],

@@ -59,6 +59,8 @@ DEFAULTS = dict(
     scratch=False,
     arch=run_folder.DEFAULTS["arch"],
     grid=run_folder.DEFAULTS["grid"],
+    piece_filters=run_folder.DEFAULTS["piece_filters"],
+    edge_bias=run_folder.DEFAULTS["edge_bias"],
     task="classify",
     labels=("100",),
     mode=("linear",),
@@ -90,6 +92,11 @@ def get_args(argv=None):
     parser.add_argument("--grid", default=d["grid"],
                         help="with --scratch: the grid whose pieces the transformer embeds, as train.py --grid "
                              f"(default {d['grid']})")
+    parser.add_argument("--piece-filters", type=int, default=d["piece_filters"],
+                        help=f"with --scratch: the transformer's, as train.py --piece-filters (default "
+                             f"{d['piece_filters']})")
+    parser.add_choice("edge_bias", d["edge_bias"],
+                      f"with --scratch: the transformer's, as train.py --edge-bias (default {d['edge_bias']})")
     parser.add_argument("--task", default=d["task"], choices=run_folder.choices("task"),
                         help="'classify': the digit's class (default); 'pose': digit pose, one heatmap per kind "
                              "of keypoint (stroke ends, junctions) of the digit's skeleton; 'keypoints': one heatmap "
@@ -171,7 +178,9 @@ def transfer(verbose=1, **settings):
     test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
 
     # TensorFlow starts here, once the input is checked.
-    pretrained = run_folder.load_model(model_file) if model_file else None
+    from model_utils import load_model
+
+    pretrained = load_model(model_file) if model_file else None
     cpu = utils.cpu_description()  # a cell's seconds mean something only beside the CPU that spent them
     pose_cache = {}  # digit pose: training digit index -> its keypoints, shared by the cells below
     results = []
@@ -236,7 +245,9 @@ def score_saved(folder, data, verbose=1):
     if x_test.shape[1:] != (28, 28):
         raise ValueError(f"the cell was trained on 28x28 digits, {data} holds {x_test.shape[1]}x{x_test.shape[2]}")
     test = test_set(cell["task"], cell["grid"], cell["canvas"], x_test, y_test)
-    model = run_folder.load_model(folder / MODEL)  # TensorFlow starts here, once the input is checked
+    from model_utils import load_model  # TensorFlow starts here, once the input is checked
+
+    model = load_model(folder / MODEL)
     started = time.perf_counter()
     scores = score(model, cell["task"], test)
     scored = {**{key: cell[key] for key in ("init", "task", "labels", "mode", "seed")}, **scores,
@@ -255,7 +266,7 @@ def body_config(s):
         model_file, config = run_folder.find_model(s["pretrained"])
         rows, cols = config["grid"]
         return config, model_file, f"{config['pretext']} {rows}x{cols} {config['arch']}"
-    config = {**run_folder.DEFAULTS, "arch": s["arch"], "grid": s["grid"]}
+    config = {**run_folder.DEFAULTS, **{key: s[key] for key in ("arch", "grid", "piece_filters", "edge_bias")}}
     run_folder.check_settings(config)
     grid = utils.check_grid(config["grid"], (28, 28))
     config.update(grid=list(grid), puzzle_shape=list(utils.padded_shape((28, 28), grid)), num_pieces=grid[0] * grid[1])

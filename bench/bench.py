@@ -20,6 +20,10 @@ bench/results-quick.json with --quick, so a quick run never replaces the full re
 5. time to accuracy (full mode only): train.py at 2x2 (--arch, default settings), wall time
    until the validation exact rate first reaches 99.9 % (read from log.csv), then
    evaluate.py on the test split.
+6. cost: seconds per training step (batch 128, PuzzleBatches feeding model.fit, as in
+   train.py) of the default network against the original U-Net at every grid from 2x2 to
+   7x7, interleaved round by round in this process; an epoch of either is the same number
+   of steps, so the ratio is the ratio of their epochs' training.
 
 Timings on a shared machine drift; ratios are taken between runs made in this process
 and command, interleaved and repeated, so a drift hits both sides.
@@ -50,15 +54,21 @@ GOALS = {
     "memory": "<= 1.5 GB at 2x2, <= 2 GB at 7x7, 7x7 <= 1.3x 2x2",
     "evaluation": "evaluate.py on 10k test digits at 7x7 < 60 s",
     "time_to_accuracy": "val exact >= 99.9 % within 330 s at 2x2",
+    "cost": "a training step of the default network <= 2x the original U-Net's at every grid",
 }
 
 
-# train.py flags of each network the train.py sections can run: the original port's U-Net
-# and loss, or the piece transformer (train.py's default).
+# train.py settings of each network the train.py sections can run: the original port's U-Net
+# and loss, or train.py's default network.
 NETWORKS = {
-    "unet": ["--arch", "unet", "--loss", "mse", "--warmup-steps", "0"],
-    "transformer": ["--arch", "transformer", "--loss", "softmax"],
+    "unet": {"arch": "unet", "loss": "mse", "warmup_steps": 0},
+    "transformer": {"arch": "transformer", "loss": "softmax"},
 }
+
+
+def network_flags(arch):
+    """The train.py flags of a network of ``NETWORKS``: ``["--arch", "unet", ...]``."""
+    return [text for key, value in NETWORKS[arch].items() for text in (run_folder.flag(key), str(value))]
 
 
 def get_args(argv=None):
@@ -232,7 +242,7 @@ def train_command(data, grid, out, arch, extra=()):
         "--out",
         str(out),
         "--quiet",
-        *NETWORKS[arch],
+        *network_flags(arch),
         *extra,
     ]
 
@@ -314,6 +324,40 @@ def bench_time_to_accuracy(data, workdir, arch, target=0.999, budget_s=330):
     }
 
 
+# ------------------------------------------------------------------------------ 6. cost
+def bench_cost(x_train, quick):
+    import keras
+
+    from model_utils import KERAS_LOSSES, PuzzleBatches, build_network
+
+    steps, rounds = (3, 2) if quick else (25, 3)
+    rows = []
+    for g in (2, 7) if quick else (2, 3, 4, 5, 6, 7):
+        grid = (g, g)
+        shape = utils.padded_shape(x_train.shape[1:], grid)
+        sigma = utils.default_sigma(x_train.shape[1:], grid)
+        batches = PuzzleBatches(x_train[: (steps + 2) * 128], grid, sigma, 128, seed=0)
+        models = {}
+        for arch in ("transformer", "unet"):
+            config = {**run_folder.DEFAULTS, **NETWORKS[arch], "grid": list(grid), "puzzle_shape": list(shape),
+                      "num_pieces": g * g}
+            keras.utils.set_random_seed(0)
+            model = build_network(config)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=KERAS_LOSSES[config["loss"]])
+            model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)  # build and trace outside the timing
+            models[arch] = model
+        seconds = {arch: [] for arch in models}
+        for _ in range(rounds):  # interleaved, so drift in machine speed hits both
+            for arch, model in models.items():
+                started = time.perf_counter()
+                model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
+                seconds[arch].append((time.perf_counter() - started) / steps)
+        best = {arch: min(values) for arch, values in seconds.items()}
+        rows.append({"grid": f"{g}x{g}", "default_step_s": best["transformer"], "unet_step_s": best["unet"],
+                     "ratio": best["transformer"] / best["unet"], "all_runs": seconds})
+    return {"steps_per_round": steps, "rounds": rounds, "rows": rows, "met": all(r["ratio"] <= 2 for r in rows)}
+
+
 # ------------------------------------------------------------------------------- report
 def report(results):
     lines = []
@@ -354,6 +398,12 @@ def report(results):
             f"time to accuracy  val exact 99.9 %: {when}; best {100 * t['best_val_exact']:.2f} %; "
             f"test exact {100 * t['test_exact']:.2f} %"
         )
+    if "cost" in results:
+        lines.append(
+            "cost, default/U-Net step  "
+            + "   ".join(f"{row['grid']} {1000 * row['default_step_s']:.0f}/{1000 * row['unet_step_s']:.0f} ms "
+                         f"{row['ratio']:.2f}x" for row in results["cost"]["rows"])
+        )
     for name, value in results.items():
         if isinstance(value, dict) and "met" in value:
             lines.append(f"  goal {name}: {GOALS[name]}: {'met' if value['met'] else 'NOT met'}")
@@ -389,8 +439,10 @@ def main(argv=None):
                 results[name] = bench_memory(args.data, args.quick, workdir, args.arch)
             elif name == "evaluation":
                 results[name] = bench_evaluation(x_test, args.data, args.quick, workdir)
-            else:
+            elif name == "time_to_accuracy":
                 results[name] = bench_time_to_accuracy(args.data, workdir, args.arch)
+            else:
+                results[name] = bench_cost(x_train, args.quick)
             print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
     print(report(results))
     utils.save_json(results, args.json)

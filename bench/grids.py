@@ -19,26 +19,24 @@ import time
 
 import run_folder
 import utils
-from bench.bench import NETWORKS
+from bench.bench import network_flags
 from cli import CleanArgumentParser, run_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # name -> (grid, epochs, extra train.py flags). The original U-Net rows use the original
 # port's network and loss and no warm-up, the same flags as bench.py's U-Net runs.
-ORIGINAL = NETWORKS["unet"]
+ORIGINAL = network_flags("unet")
 ROWS = {
     "transformer-2x2": (2, 4, []),
     "transformer-3x3": (3, 8, []),
     "transformer-4x4": (4, 20, []),
-    "transformer-5x5": (5, 6, []),
-    "transformer-6x6": (6, 6, []),
+    "transformer-5x5": (5, 20, []),
+    "transformer-6x6": (6, 20, []),
     "transformer-7x7": (7, 20, []),
     "unet-2x2": (2, 5, ORIGINAL),
     "unet-3x3": (3, 3, ORIGINAL),
     "unet-4x4": (4, 3, ORIGINAL),
-    "unet-5x5": (5, 3, ORIGINAL),
-    "unet-6x6": (6, 3, ORIGINAL),
     "unet-7x7": (7, 3, ORIGINAL),
 }
 

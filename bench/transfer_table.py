@@ -21,24 +21,27 @@ import numpy as np
 
 import run_folder
 import utils
-from bench.bench import NETWORKS
+from bench.bench import network_flags
 from bench.grids import ROOT, run
 from cli import CleanArgumentParser, run_script
 
+# The piece transformer the table measures: pieces straight into one linear map, no attention
+# bias (the default network before --piece-filters and --edge-bias existed).
+TRANSFORMER = ["--piece-filters", "0", "--edge-bias", "none"]
 # name -> train.py flags. About ten minutes each on the 2-core CPU the table was made on.
 PRETEXTS = {
-    "jigsaw-transformer-2x2": ["--grid", "2", "--epochs", "4"],
-    "jigsaw-transformer-3x3": ["--grid", "3", "--epochs", "3"],
-    "jigsaw-transformer-4x4": ["--grid", "4", "--epochs", "2"],
-    "jigsaw-unet-2x2": ["--grid", "2", "--epochs", "1", *NETWORKS["unet"]],
-    "denoise-transformer-2x2": ["--grid", "2", "--epochs", "4", "--pretext", "denoise"],
+    "jigsaw-transformer-2x2": ["--grid", "2", "--epochs", "4", *TRANSFORMER],
+    "jigsaw-transformer-3x3": ["--grid", "3", "--epochs", "3", *TRANSFORMER],
+    "jigsaw-transformer-4x4": ["--grid", "4", "--epochs", "2", *TRANSFORMER],
+    "jigsaw-unet-2x2": ["--grid", "2", "--epochs", "1", *network_flags("unet")],
+    "denoise-transformer-2x2": ["--grid", "2", "--epochs", "4", "--pretext", "denoise", *TRANSFORMER],
     "denoise-unet-2x2": ["--grid", "2", "--epochs", "1", "--pretext", "denoise", "--arch", "unet",
                          "--warmup-steps", "0"],
 }
 SCRATCH = {
-    "scratch-transformer-2x2": ["--scratch", "--grid", "2"],
-    "scratch-transformer-3x3": ["--scratch", "--grid", "3"],
-    "scratch-transformer-4x4": ["--scratch", "--grid", "4"],
+    "scratch-transformer-2x2": ["--scratch", "--grid", "2", *TRANSFORMER],
+    "scratch-transformer-3x3": ["--scratch", "--grid", "3", *TRANSFORMER],
+    "scratch-transformer-4x4": ["--scratch", "--grid", "4", *TRANSFORMER],
     "scratch-unet-2x2": ["--scratch", "--grid", "2", "--arch", "unet"],
 }
 INITS = [*SCRATCH, *PRETEXTS]

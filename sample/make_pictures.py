@@ -131,8 +131,8 @@ def piece_transformer_picture(path, grid=3, seed=0):
     mid.set_ylim(-2.8, k + 0.3)
     mid.axis("off")
     stages = [
-        (0.9, "one vector\nper piece"),
-        (5.0, "attention between all pieces\n(4 transformer blocks,\nno position embedding)"),
+        (0.9, "two 3x3 convs inside\neach piece, then one\nvector per piece"),
+        (5.0, "attention between all pieces\n(4 transformer blocks, no position\nembedding), biased by border fits"),
         (9.1, "paint each slot"),
     ]
     for i in range(k):
@@ -145,8 +145,8 @@ def piece_transformer_picture(path, grid=3, seed=0):
         mid.text(x, -0.3, label, ha="center", va="top", fontsize=8)
     mid.text(5.0, k / 2, "self-attention\n+ MLP\n  x 4", ha="center", va="center", fontsize=9)
     fig.suptitle(
-        f"Piece transformer ({params:,} parameters at 3x3): conv with kernel = stride = one piece, transformer blocks, "
-        "transposed conv back to the pixels",
+        f"Piece transformer ({params:,} parameters at 3x3): convolutions inside each piece, transformer blocks "
+        "whose attention is biased by learned border fits, transposed conv back to the pixels",
         fontsize=8,
     )
     with utils.atomic_path(path) as tmp:

@@ -37,6 +37,30 @@ def test_quick_prep_section_runs_and_writes_json(tmp_path):
     assert all(row["ours_per_s"] > 0 and row["reference_per_s"] > 0 for row in rows)
 
 
+@pytest.mark.slow
+def test_quick_cost_section_times_both_networks_at_2x2_and_7x7(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.bench", "--quick", "--only", "cost", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "r.json").read_text())["cost"]["rows"]
+    assert [row["grid"] for row in rows] == ["2x2", "7x7"]
+    for row in rows:
+        assert row["default_step_s"] > 0 and row["unet_step_s"] > 0
+        assert row["ratio"] == pytest.approx(row["default_step_s"] / row["unet_step_s"])
+    assert "cost, default/U-Net step" in result.stdout
+
+
+def test_network_flags_are_train_flags_that_give_the_networks_settings():
+    import train
+    from bench.bench import NETWORKS, network_flags
+
+    for arch, settings in NETWORKS.items():
+        parsed = vars(train.get_args(network_flags(arch)))
+        assert {key: parsed[key] for key in settings} == settings
+
+
 def test_every_row_of_the_grid_table_is_a_valid_train_and_evaluate_command():
     """bench/grids.py's rows are the README's commands: each must parse and pass the checks."""
     import evaluate

@@ -133,15 +133,20 @@ def test_piece_transformer_gives_one_heatmap_per_piece_at_the_puzzle_size(grid):
     assert out.dtype == "float32"
 
 
+# Every way a piece is read: (piece_filters, edge_bias).
+NETWORK_VARIANTS = [(4, "learned"), (4, "none"), (0, "learned"), (0, "mse"), (0, "none")]
+
+
 # Grid 3 runs in the fast subset; 2x2 and 2x5 are marked slow.
-@pytest.mark.parametrize("edge_bias", [False, True])
+@pytest.mark.parametrize("piece_filters, edge_bias", NETWORK_VARIANTS)
 @pytest.mark.parametrize("grid", [pytest.param(2, marks=pytest.mark.slow), 3,
                                   pytest.param((2, 5), marks=pytest.mark.slow)])
-def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid, edge_bias):
-    """Shuffling the slots shuffles the heatmaps' slots the same way: no slot is special."""
+def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid, piece_filters, edge_bias):
+    """Shuffling the slots shuffles the heatmaps' slots the same way: no slot is special, and
+    nothing (the convolutions inside the pieces, the edge bias) reads across a piece's border."""
     height, width = utils.padded_shape((28, 28), grid)
     model = model_utils.build_piece_transformer((height, width, 1), grid, dim=16, blocks=2, heads=2,
-                                                edge_bias=edge_bias)
+                                                piece_filters=piece_filters, edge_bias=edge_bias)
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
     puzzles = random_images(3, height, width)
@@ -163,6 +168,8 @@ def test_piece_transformer_follows_the_pieces_wherever_they_are_shuffled(grid, e
         ({"input_shape": (28, 28, 1), "grid": 3}, "pad it first"),
         ({"input_shape": (28, 28, 1), "dim": 10, "heads": 4}, "must divide dim"),
         ({"input_shape": (28, 28, 1), "blocks": -1}, "blocks"),
+        ({"input_shape": (28, 28, 1), "piece_filters": -1}, "piece_filters"),
+        ({"input_shape": (28, 28, 1), "edge_bias": True}, "edge bias"),
     ],
 )
 def test_piece_transformer_rejects_bad_settings(kwargs, message):
@@ -170,9 +177,10 @@ def test_piece_transformer_rejects_bad_settings(kwargs, message):
         model_utils.build_piece_transformer(**{"grid": 2, **kwargs})
 
 
-@pytest.mark.parametrize("edge_bias", [False, True])
-def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_path, edge_bias):
-    model = model_utils.build_piece_transformer((30, 30, 1), 3, dim=16, blocks=1, heads=2, edge_bias=edge_bias)
+@pytest.mark.parametrize("piece_filters, edge_bias", NETWORK_VARIANTS)
+def test_compiled_piece_transformer_saves_and_loads_with_identical_outputs(tmp_path, piece_filters, edge_bias):
+    model = model_utils.build_piece_transformer((30, 30, 1), 3, dim=16, blocks=1, heads=2,
+                                                piece_filters=piece_filters, edge_bias=edge_bias)
     model.compile(optimizer="adam", loss=model_utils.heatmap_cross_entropy)
     rng = np.random.default_rng(1)
     model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
@@ -243,3 +251,65 @@ def test_heatmap_cross_entropy_prefers_the_true_heatmaps_to_a_flat_or_wrong_answ
 def test_unknown_loss_is_refused():
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         model_utils.heatmap_loss(np.zeros((1, 4, 4, 4)), np.zeros((1, 4, 4, 4)), "l1")
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 5)])
+def test_pieces_layer_cuts_the_pieces_slot_by_slot(grid):
+    height, width = utils.padded_shape((28, 28), grid)
+    puzzles = np.random.default_rng(0).random((2, height, width, 1), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(model_utils.Pieces(grid)(puzzles)), utils.split_pieces(puzzles, grid))
+
+
+def test_border_compatibility_scores_each_direction_from_the_touching_borders():
+    rng = np.random.default_rng(0)
+    pieces = rng.random((2, 5, 3, 4, 2), dtype=np.float32)  # (N, K, h, w, C)
+    layer = model_utils.BorderCompatibility(key_dim=8)
+    scores = np.asarray(layer(pieces))
+    assert scores.shape == (2, 5, 5, 4)
+
+    def key(side, strip):  # (K, length, C) -> (K, key_dim), as the layer's Dense does
+        kernel, bias = layer.keys[side].get_weights()
+        return strip.reshape(len(strip), -1) @ kernel + bias
+
+    n = 1
+    right, left = key("right", pieces[n, :, :, -1]), key("left", pieces[n, :, :, 0])
+    bottom, top = key("bottom", pieces[n, :, -1]), key("top", pieces[n, :, 0])
+    to_right, below = right @ left.T / np.sqrt(8), bottom @ top.T / np.sqrt(8)
+    np.testing.assert_allclose(scores[n, ..., 0], to_right, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores[n, ..., 1], below, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scores[n, ..., 2], to_right.T, rtol=1e-4, atol=1e-5)  # j left of i: i right of j
+    np.testing.assert_allclose(scores[n, ..., 3], below.T, rtol=1e-4, atol=1e-5)
+    # Only the outermost strips count: changing a piece's inside changes nothing.
+    inside = pieces.copy()
+    inside[:, :, 1:-1, 1:-1] = 0
+    np.testing.assert_allclose(np.asarray(layer(inside)), scores, rtol=1e-5, atol=1e-6)
+
+
+def test_piece_convolutions_never_read_a_neighbouring_piece():
+    model = model_utils.build_piece_transformer((28, 28, 1), 2, dim=16, blocks=0, heads=2, piece_filters=4,
+                                                edge_bias="none")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0, 0.3, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    tokens = keras.Model(model.input, model.get_layer("pieces").output)
+    puzzles = rng.random((1, 28, 28, 1), dtype=np.float32)
+    changed = puzzles.copy()
+    changed[0, :14, :14] = rng.random((14, 14, 1))  # slot 0 only
+    before, after = (np.asarray(tokens(x))[0] for x in (puzzles, changed))
+    assert not np.allclose(before[0], after[0])
+    np.testing.assert_array_equal(before[1:], after[1:])
+
+
+def test_biased_self_attention_adds_its_bias_to_every_heads_logits():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 8)).astype(np.float32)
+    bias = rng.normal(size=(2, 5, 5, 2)).astype(np.float32)
+    layer = model_utils.BiasedSelfAttention(heads=2, key_dim=3)
+    out = np.asarray(layer(x, bias))
+    (wq, bq), (wk, bk), (wv, bv) = (getattr(layer, n).get_weights() for n in ("query", "key", "value"))
+    wo, bo = layer.project.get_weights()
+    q, k, v = (np.einsum("nkc,chd->nkhd", x, w) + b for w, b in ((wq, bq), (wk, bk), (wv, bv)))
+    logits = np.einsum("nihd,njhd->nhij", q, k) / np.sqrt(3) + bias.transpose(0, 3, 1, 2)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    expected = np.einsum("nihd,hdc->nic", np.einsum("nhij,njhd->nihd", weights, v), wo) + bo
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)

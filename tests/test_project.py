@@ -33,6 +33,46 @@ def test_nothing_imports_a_script(path):
     assert not imported_modules(path.read_text()) & SCRIPTS, f"{path.name} imports a script; import the library instead"
 
 
+LIBRARY = sorted(p for p in ROOT.glob("*.py") if p.stem not in SCRIPTS)
+
+
+def library_imports():
+    """Each library module -> the library modules it imports (anywhere in it, lazily too)."""
+    names = {p.stem for p in LIBRARY}
+    return {p.stem: imported_modules(p.read_text()) & names - {p.stem} for p in LIBRARY}
+
+
+def import_cycle(graph):
+    """One cycle of ``graph`` (module -> modules it imports) as a list of names, or None."""
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for other in sorted(graph.get(node, ())):
+            if state.get(other) == "open":
+                return [*path[path.index(other):], other] if other in path else [node, other]
+            if other not in state and (cycle := visit(other, [*path, other])):
+                return cycle
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node, [node])):
+            return cycle
+    return None
+
+
+def test_library_modules_import_one_way():
+    # Each job has one owner, and owners import in one direction: a cycle means two
+    # modules each need the other's job.
+    assert import_cycle(library_imports()) is None, f"import cycle: {' -> '.join(import_cycle(library_imports()))}"
+
+
+def test_import_cycle_finds_a_cycle():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
 RUN_FILE_NAMES = [run_folder.CONFIG, run_folder.BEST, run_folder.FINAL, run_folder.LOG, run_folder.LOSS_PLOT,
                   run_folder.VAL_METRICS, run_folder.METRICS]
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from conftest import SMALL_RUN, run
 
+import utils
+
 # A short 2x2 run on the sample that learns (> 50 % exact): the networks' smoke test.
 SHORT_2X2 = {"data": "sample", "grid": 2, "epochs": 3, "train_size": 2000, "val_size": 400, "verbose": 0}
 
@@ -42,7 +44,8 @@ def test_train_writes_a_whole_run_folder(trained_run):
 @pytest.mark.slow
 def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
     out, _ = trained_run
-    result = run("evaluate.py", "--model", out, "--data", "sample", "--num", "300", "--plot", tmp_path / "p.png")
+    result = run("evaluate.py", "--model", out, "--data", "sample", "--num", "300", "--plot", tmp_path / "p.png",
+                 "--failures", tmp_path / "f.png")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_puzzles"] == 300 and metrics["split"] == "test" and metrics["grid"] == [2, 3]
@@ -51,8 +54,39 @@ def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
         assert all(0.0 <= values[name] <= 1.0 for name in ("exact", "pieces", "permutation"))
         assert -1.0 <= values["kendall_tau"] <= 1.0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert metrics["exact"] < 1  # a one-epoch run on 256 digits: failures to draw
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG" and "not solved exactly" in result.stdout
     for word in ("hungarian", "argmax", "exact", "pieces", "permutation", "kendall_tau"):
         assert word in result.stdout
+
+
+class PerfectExceptEvery3rd:
+    """A stand-in network: the true heatmaps, but every third puzzle's first two pieces swapped."""
+
+    def __init__(self, permutation, grid):
+        self.permutation, self.grid, self.seen = permutation, grid, 0
+
+    def predict_on_batch(self, x):
+        permutation = self.permutation[self.seen : self.seen + len(x)].copy()
+        flip = (np.arange(self.seen, self.seen + len(x)) % 3) == 0
+        permutation[flip, :2] = permutation[flip, 1::-1]
+        self.seen += len(x)
+        return utils.make_heatmaps(permutation, self.grid, x.shape[1:3])
+
+
+@pytest.mark.parametrize("batch_size", [4, 50])
+def test_find_failures_returns_the_first_wrong_puzzles_and_their_heatmaps(batch_size):
+    import evaluate
+
+    digits = utils.load_mnist("sample")[1][0][:40]
+    shuffled, permutation = utils.shuffle_pieces(digits, 2, 0)
+    net = PerfectExceptEvery3rd(permutation, (2, 2))
+    wrong = utils.jigsaw_scores(digits, shuffled, permutation, permutation[:, [1, 0, 2, 3]], 2)["exact"] == 0
+    expected = [i for i in range(0, 40, 3) if wrong[i]][:5]
+    index, heatmaps = evaluate.find_failures(net, digits, shuffled, permutation, (2, 2), "hungarian", 5, batch_size)
+    assert list(index) == expected and heatmaps.shape == (5, 28, 28, 4)
+    decoded = utils.decode_heatmaps(heatmaps, (2, 2), "hungarian")
+    assert (decoded[:, :2] == permutation[index][:, 1::-1]).all()
 
 
 @pytest.mark.slow

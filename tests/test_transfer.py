@@ -150,11 +150,12 @@ def pretext_runs(tmp_path_factory):
 
 
 def task_of(pretrained_run, mode, task="classify", labels=100):
+    import model_utils
     import transfer
 
     settings = {**transfer.DEFAULTS, **SHORT_TRANSFER, "task": task}
     model_file, config = run_folder.find_model(pretrained_run)
-    pretrained = run_folder.load_model(model_file)
+    pretrained = model_utils.load_model(model_file)
     (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
     if task == "keypoints":
         test = tasks.make_canvases(x_test, y_test, 40, settings["canvas"], 2, 0)
