@@ -145,8 +145,8 @@ def piece_transformer_picture(path, grid=3, seed=0):
         mid.text(x, -0.3, label, ha="center", va="top", fontsize=8)
     mid.text(5.0, k / 2, "self-attention\n+ MLP\n  x 4", ha="center", va="center", fontsize=9)
     fig.suptitle(
-        f"Piece transformer ({params:,} parameters at 3x3): convolutions inside each piece, transformer blocks "
-        "whose attention is biased by learned border fits, transposed conv back to the pixels",
+        f"Piece transformer ({params:,} parameters at 3x3): convolutions inside each piece, attention biased by "
+        "learned border fits, a transposed conv back to the pixels",
         fontsize=8,
     )
     with utils.atomic_path(path) as tmp:
