@@ -180,8 +180,7 @@ def find_failures(net, images, shuffled, permutation, grid, decode, count, batch
     found, maps = [], []
     for start in range(0, len(shuffled), batch_size):
         stop = min(start + batch_size, len(shuffled))
-        heatmaps = net.predict_on_batch(utils.to_model_input(shuffled[start:stop]))
-        heatmaps = heatmaps.numpy() if hasattr(heatmaps, "numpy") else heatmaps
+        heatmaps = np.asarray(net.predict_on_batch(utils.to_model_input(shuffled[start:stop])))
         decoded = utils.decode_heatmaps(heatmaps, grid, decode)
         exact = utils.jigsaw_scores(images[start:stop], shuffled[start:stop], permutation[start:stop], decoded,
                                     grid)["exact"]

@@ -25,31 +25,33 @@ def test_reference_baseline_makes_the_same_puzzles_and_heatmaps_as_ours(grid):
     np.testing.assert_allclose(heatmaps, utils.make_heatmaps(permutation, grid, (28, 28), sigma), atol=1e-6)
 
 
-@pytest.mark.slow
-def test_quick_prep_section_runs_and_writes_json(tmp_path):
+def run_quick_section(section, tmp_path, timeout):
+    """Runs one section of ``bench.bench --quick``; returns its printed output and its JSON entry."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench.bench", "--quick", "--only", "prep", "--json", str(tmp_path / "r.json")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+        [sys.executable, "-m", "bench.bench", "--quick", "--only", section, "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = json.loads((tmp_path / "r.json").read_text())["prep"]["rows"]
+    return result.stdout, json.loads((tmp_path / "r.json").read_text())[section]
+
+
+@pytest.mark.slow
+def test_quick_prep_section_runs_and_writes_json(tmp_path):
+    _, prep = run_quick_section("prep", tmp_path, timeout=300)
+    rows = prep["rows"]
     assert [row["grid"] for row in rows] == ["2x2", "4x4", "7x7"]
     assert all(row["ours_per_s"] > 0 and row["reference_per_s"] > 0 for row in rows)
 
 
 @pytest.mark.slow
 def test_quick_cost_section_times_both_networks_at_2x2_and_7x7(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.bench", "--quick", "--only", "cost", "--json", str(tmp_path / "r.json")],
-        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = json.loads((tmp_path / "r.json").read_text())["cost"]["rows"]
+    stdout, cost = run_quick_section("cost", tmp_path, timeout=600)
+    rows = cost["rows"]
     assert [row["grid"] for row in rows] == ["2x2", "7x7"]
     for row in rows:
         assert row["default_step_s"] > 0 and row["unet_step_s"] > 0
         assert row["ratio"] == pytest.approx(row["default_step_s"] / row["unet_step_s"])
-    assert "cost, default/U-Net step" in result.stdout
+    assert "cost, default/U-Net step" in stdout
 
 
 def test_network_flags_are_train_flags_that_give_the_networks_settings():
