@@ -5,6 +5,7 @@ data, so bad input is reported at once, before TensorFlow starts.
 """
 
 import math
+import re
 import time
 
 import keras
@@ -386,6 +387,23 @@ def load_model(model_file):
 
 
 HEAD = "heatmaps"  # the output layer of both networks: all that transfer.py replaces
+
+
+def unet_levels(network):
+    """Every level's features of a ``build_unet`` network: each conv block's output, down0 first, up0 last.
+
+    A frozen U-Net's last block is 16 channels at full size, all a probe on its output
+    sees; the encoder's and the bottom's blocks hold most of what it learnt (transfer.py's
+    linear mode reads them all).
+
+    Returns:
+        Keras tensors ``(N, H / 2**l, W / 2**l, F * 2**l)``, one per block, in the network's order.
+    """
+    pattern = re.compile(r"(down\d+|bottom|up\d+)_relu2")
+    levels = [layer.output for layer in network.layers if pattern.fullmatch(layer.name)]
+    if not levels:
+        raise ValueError(f"{network.name} has no U-Net conv blocks (layers named like down0_relu2)")
+    return levels
 
 
 def build_network(config, input_shape=None, num_outputs=None):

@@ -28,8 +28,9 @@ digits only:
   is found when one of the canvas's two strongest peaks has its class and lies within 3 px
   of its centre.
 
-``--mode linear`` trains only the new output layers on the frozen body; ``finetune`` trains
-every weight. A tenth of the labelled examples (one per class at least) is held out for
+``--mode linear`` trains only the new output layers on the frozen body (the U-Net's: on
+every level's features, each conv block's output, pooled or upsampled and stacked);
+``finetune`` trains every weight. A tenth of the labelled examples (one per class at least) is held out for
 validation: each cell keeps the weights of its best validation loss. Every other setting is
 fixed in advance, the same for every initialisation, and none is chosen on test digits.
 """
@@ -141,7 +142,8 @@ def transfer(verbose=1, **settings):
     Returns:
         A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
         ``init``, ``task``, the scores (``accuracy``; ``f1``, ``precision``, ``recall`` and ``f1_1px`` for
-        pose; ``found`` and ``all_found`` for keypoints), ``seconds`` and the ``cpu`` that spent them.
+        pose; ``found`` and ``all_found`` for keypoints), ``steps``, the ``pretrained`` run folder (None
+        from scratch), ``seconds`` and the ``cpu`` that spent them.
     """
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
@@ -191,7 +193,8 @@ def transfer(verbose=1, **settings):
                 task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed, pose_cache)
                 scores = task.run()
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
-                        **scores, "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
+                        **scores, "steps": s["steps"], "pretrained": s["pretrained"],
+                        "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
                 results.append(cell)
                 if s["save"]:
                     save_cell(task.model, {**cell, "grid": config["grid"], "canvas": s["canvas"]}, s["save"])
@@ -265,7 +268,8 @@ def body_config(s):
     if s["pretrained"] is not None:
         model_file, config = run_folder.find_model(s["pretrained"])
         rows, cols = config["grid"]
-        return config, model_file, f"{config['pretext']} {rows}x{cols} {config['arch']}"
+        gap = f" gap {config['gap']}" if config.get("gap") else ""  # the jigsaw without its shortcut
+        return config, model_file, f"{config['pretext']} {rows}x{cols} {config['arch']}{gap}"
     config = {**run_folder.DEFAULTS, **{key: s[key] for key in ("arch", "grid", "piece_filters", "edge_bias")}}
     run_folder.check_settings(config)
     grid = utils.check_grid(config["grid"], (28, 28))
@@ -302,6 +306,7 @@ class Task:
         self.s, self.config, self.pretrained = s, config, pretrained
         self.mode, self.seed, self.test = mode, seed, test
         self.task = s["task"]
+        self.levels = mode == "linear" and config["arch"] == "unet"  # see build()
         if self.task == "pose":  # labelled digits, balanced by class; their keypoints' heatmaps at the puzzle size
             train, val = tasks.labelled_split(y_train, num, seed)
             chosen = np.concatenate([train, val])
@@ -336,12 +341,13 @@ class Task:
         """The body (copied from the pretext run, or random) and a new output layer on its features.
 
         Returns:
-            ``(body, head)``: ``keras.Model`` s from the task's input to the body's features,
-            and from those to the outputs (class logits, or one heatmap of logits per class).
+            ``(body, head)``: ``keras.Model`` s from the task's input to the body's features
+            (one tensor; for a frozen U-Net, one per level), and from those to the outputs
+            (class logits, or one heatmap of logits per class or kind of keypoint).
         """
         import keras
 
-        from model_utils import HEAD, build_network, copy_body
+        from model_utils import HEAD, build_network, copy_body, unet_levels
 
         keras.utils.set_random_seed(self.seed)
         # Heatmaps: one per class (keypoints) or kind of keypoint (pose); a classifier keeps no output of the network.
@@ -349,24 +355,34 @@ class Task:
         network = build_network(self.config, task_shape(self.config, self.s), outputs)
         if self.pretrained is not None:
             copy_body(self.pretrained, network)
-        body = keras.Model(network.input, network.get_layer(HEAD).input, name="body")
-        features = keras.Input(body.output.shape[1:])
+        layer = network.get_layer(HEAD)
+        if self.levels:  # a frozen U-Net's probe sees every level, not just the last block's 16 channels
+            body = keras.Model(network.input, unet_levels(network), name="body")
+            features = [keras.Input(tensor.shape[1:]) for tensor in body.outputs]
+        else:
+            body = keras.Model(network.input, layer.input, name="body")
+            features = [keras.Input(body.output.shape[1:])]
         if self.task != "classify":
+            # Coarser levels are upsampled to the finest (bilinear, so still linear) and stacked.
+            size = features[0].shape[1]
+            maps = [x if x.shape[1] == size else
+                    keras.layers.UpSampling2D(size // x.shape[1], interpolation="bilinear")(x) for x in features]
+            stacked = maps[0] if len(maps) == 1 else keras.layers.Concatenate(name="levels")(maps)
             # A 3x3 linear convolution over the feature map, then the pretext's own kind of output
             # layer (one heatmap per class instead of per piece). The transformer's body has no
             # position embedding, so on a canvas each piece's vector knows its content but not
             # which neighbours belong to its digit; the convolution gives the head that layout.
             # With no activation between the two, the head stays linear in the body's features.
-            context = keras.layers.Conv2D(features.shape[-1], 3, padding="same", name="context")(features)
-            layer = network.get_layer(HEAD)
+            context = keras.layers.Conv2D(layer.input.shape[-1], 3, padding="same", name="context")(stacked)
             # Every pixel starts at a probability of about 1 %: the heatmaps are mostly background,
             # so the first steps are not spent pushing 0.5 down everywhere.
             layer.bias.assign(keras.ops.full(layer.bias.shape, -4.6))
             outputs = layer(context)
         else:
-            pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+            pooled = [keras.layers.GlobalAveragePooling2D()(x) for x in features]
+            pooled = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="pool")(pooled)
             outputs = keras.layers.Dense(tasks.NUM_CLASSES, name="classes")(pooled)
-        return body, keras.Model(features, outputs, name="head")
+        return body, keras.Model(features if self.levels else features[0], outputs, name="head")
 
     def run(self):
         """Trains the cell and scores it on the test set."""
@@ -379,13 +395,13 @@ class Task:
         self.model = keras.Model(inputs, head(self.body(inputs)))
         x_train, y_train = self.train_data
         x_val, y_val = self.val_data
+        trained = self.model
         if self.mode == "linear":
-            # The body is frozen, so its features are computed once; only the output layer trains.
             self.body.trainable = False
-            x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
-            trained = head
-        else:
-            trained = self.model
+            if not self.levels:  # one feature map: computed once, and only the output layer trains
+                x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
+                trained = head
+            # Every level of every labelled digit would not fit in memory: the frozen body runs each step.
         if self.task != "classify":  # heatmaps: every pixel of every map is a yes-or-no
             loss = keras.losses.BinaryCrossentropy(from_logits=True)
         else:

@@ -3,15 +3,24 @@
     python -m bench.transfer_table --data path/to/mnist.npz                  # pretext runs, then every cell
     python -m bench.transfer_table --data path/to/mnist.npz --seeds 0 1 2 --tasks classify
 
-First the pretext runs (train.py): the default network's jigsaw at 2x2, 3x3 and 4x4, the
-original U-Net's at 2x2, and the control pretext (denoising) of both 2x2 networks, the
-epochs of each chosen so that every run trains for about ten minutes on a 2-core CPU. Then
-one transfer.py command per initialisation and task, every cell of the table in it; the
-scratch rows use the same architecture with random weights. A pretext run folder, or a
-cell already in its row's cells file (same labels and seed), is read, not redone (--retrain
-redoes them): adding seeds runs only the new ones. Everything runs one job at a time. The
-table is written as JSON (--json, default bench/transfer.json), printed as Markdown for the
-README, and plotted (--plot, default sample/transfer.png).
+    python -m bench.transfer_table --data path/to/mnist.npz --tasks pose --only scratch-unet-2x2 \
+        jigsaw-unet-2x2 jigsaw-unet-2x2-gap denoise-unet-2x2 --labels 100     # digit pose, the U-Net
+    python -m bench.transfer_table --data path/to/mnist.npz --curve           # the pose budget's curve
+
+First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
+4x4, the original U-Net's at 2x2 with and without its shortcut (``--gap``), and the control
+pretext (denoising) of both 2x2 networks. Each pretext is trained ``PRETEXT_RUNS`` times
+(``--seed`` 0, 1, 2): downstream seed ``s`` starts from run ``s % PRETEXT_RUNS``, so a cell's
+spread over seeds holds the pretext run's spread too. Then one transfer.py command per
+initialisation, task and pretext run, every cell of the table in it; the scratch rows use
+the same architecture with random weights. A pretext run folder, or a cell already in its
+row's cells file (same labels and seed), is read, not redone (--retrain redoes them):
+adding seeds runs only the new ones. Everything runs one job at a time. The table is
+written as JSON (--json, default bench/transfer.json), printed as Markdown for the README,
+and plotted (--plot, default sample/transfer.png).
+
+``--curve`` measures what the pose budget (``STEPS``) rests on: the U-Net from random
+weights, fine-tuned on every labelled digit for ``CURVE`` steps, seed 0.
 """
 
 import functools
@@ -34,6 +43,9 @@ PRETEXTS = {
     "jigsaw-transformer-3x3": ["--grid", "3", "--epochs", "3", *TRANSFORMER],
     "jigsaw-transformer-4x4": ["--grid", "4", "--epochs", "2", *TRANSFORMER],
     "jigsaw-unet-2x2": ["--grid", "2", "--epochs", "1", *network_flags("unet")],
+    # The jigsaw without its shortcut: 2 px blanked along every side of every piece, so
+    # neighbours' visible parts lie 4 px apart and no border can be matched.
+    "jigsaw-unet-2x2-gap": ["--grid", "2", "--epochs", "1", "--gap", "2", *network_flags("unet")],
     "denoise-transformer-2x2": ["--grid", "2", "--epochs", "4", "--pretext", "denoise", *TRANSFORMER],
     "denoise-unet-2x2": ["--grid", "2", "--epochs", "1", "--pretext", "denoise", "--arch", "unet",
                          "--warmup-steps", "0"],
@@ -45,6 +57,8 @@ SCRATCH = {
     "scratch-unet-2x2": ["--scratch", "--grid", "2", "--arch", "unet"],
 }
 INITS = [*SCRATCH, *PRETEXTS]
+PRETEXT_RUNS = 3  # runs of each pretext (--seed 0, 1, 2); downstream seed s starts from run s % 3
+UNET_2X2 = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap"]
 # (task, mode) -> (labels, initialisations). Fine-tuning on every digit is left out (it is
 # the costly cell, and few labels are the question); keypoints only for the two 2x2
 # networks (a canvas is six times the pixels of a digit).
@@ -53,8 +67,17 @@ CELLS = {
     ("classify", "finetune"): (["100", "1000"], INITS),
     ("keypoints", "linear"): (["100", "1000"], [name for name in INITS if name.endswith("2x2")]),
     ("keypoints", "finetune"): (["100", "1000"], [name for name in INITS if name.endswith("2x2")]),
+    # Digit pose, the paper's setting: the U-Net (a fully convolutional heatmap network, as
+    # the paper's are) pretrained on the very digits it then learns keypoints on.
+    ("pose", "linear"): (["100", "1000", "all"], UNET_2X2),
+    ("pose", "finetune"): (["100", "1000", "all"], UNET_2X2),
 }
-TASKS = ["classify", "keypoints"]
+TASKS = ["classify", "keypoints", "pose"]
+# Training steps of a cell, where not transfer.py's default (300). Pose: the random-init
+# U-Net fine-tuned on every labelled digit gains ~1 point of F1 from 3,000 to 10,000 steps
+# (--curve), so 3,000 steps let every cell all but finish learning.
+STEPS = {"pose": 3000}
+CURVE = [300, 1000, 3000, 10000]  # --curve: the pose budget's steps
 HEADLINE = {"classify": "accuracy", "pose": "f1", "keypoints": "found"}  # each task's score in the table
 MODES = ["linear", "finetune"]
 
@@ -77,19 +100,40 @@ def get_args(argv=None):
     parser.add_argument("--retrain", action="store_true", help="redo pretext runs and cells that exist")
     parser.add_argument("--collect", action="store_true",
                         help="run nothing: make the table, the JSON and the plot from the cells already measured")
+    parser.add_argument("--curve", action="store_true",
+                        help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
+                             f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
     return parser.parse_args(argv)
 
 
-def pretext_command(name, data, runs):
-    return ["python", "train.py", "--data", data, *PRETEXTS[name], "--out", str(pathlib.Path(runs) / name)]
+def pretext_folder(name, runs, run=0):
+    """Pretext run ``run`` of ``name``: ``runs/name`` for run 0, ``runs/name-seed<run>`` for the others."""
+    return pathlib.Path(runs) / (name if run == 0 else f"{name}-seed{run}")
 
 
-def transfer_command(init, task, mode, labels, seeds, data, runs, json=None):
-    """One transfer.py command line; it writes ``json`` (default: the cells file of the row)."""
-    source = SCRATCH[init] if init in SCRATCH else ["--pretrained", str(pathlib.Path(runs) / init)]
+def pretext_command(name, data, runs, run=0):
+    seed = ["--seed", str(run)] if run else []
+    return ["python", "train.py", "--data", data, *PRETEXTS[name], *seed, "--out", str(pretext_folder(name, runs, run))]
+
+
+def transfer_command(init, task, mode, labels, seeds, data, runs, json=None, run=0, steps=None):
+    """One transfer.py command line; it writes ``json`` (default: the cells file of the row).
+
+    ``run`` is the pretext run a pretrained row starts from; ``steps`` default to the task's (``STEPS``).
+    """
+    source = SCRATCH[init] if init in SCRATCH else ["--pretrained", str(pretext_folder(init, runs, run))]
     json = cells_file(init, task, mode, runs) if json is None else json
+    steps = STEPS.get(task) if steps is None else steps
     return ["python", "transfer.py", *source, "--data", data, "--task", task, "--labels", *labels, "--mode", mode,
-            "--seeds", *map(str, seeds), "--json", str(json)]
+            *(["--steps", str(steps)] if steps else []), "--seeds", *map(str, seeds), "--json", str(json)]
+
+
+def by_pretext_run(init, seeds):
+    """``[({"run": run}, seeds)]``: the pretext run each downstream seed starts from (run 0 from scratch)."""
+    runs = {}
+    for seed in seeds:
+        runs.setdefault(0 if init in SCRATCH else seed % PRETEXT_RUNS, []).append(seed)
+    return [({"run": run}, chosen) for run, chosen in sorted(runs.items())]
 
 
 def cells_file(init, task, mode, runs):
@@ -113,17 +157,22 @@ def missing(cells, labels, seeds):
     return [(list(wanted), chosen) for wanted, chosen in runs.items()]
 
 
-def measure(command_for, path, labels, seeds, retrain):
+def measure(command_for, path, labels, seeds, retrain, group=None):
     """Runs transfer.py for every cell of ``path`` not yet measured and merges what it measured into ``path``.
 
-    ``command_for(labels, seeds, json=path)`` is the transfer.py command line. Each run
-    writes its own file, merged into the cells file once it ends, so a stopped run loses
-    only its own cells.
+    ``command_for(labels, seeds, json=path, **extra)`` is the transfer.py command line;
+    ``group(seeds)`` splits the seeds into ``[(extra, seeds)]``, one command each (by default
+    one command for all, no extra). Each run writes its own file, merged into the cells file
+    once it ends, so a stopped run loses only its own cells.
     """
+    group = group or (lambda chosen: [({}, chosen)])
     done = utils.load_json(path) if path.is_file() else []
-    for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds):
+    todo = [(chosen_labels, part, extra)
+            for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds)
+            for extra, part in group(chosen_seeds)]
+    for chosen_labels, chosen_seeds, extra in todo:
         part = path.with_name(path.stem + ".part.json")
-        run(command_for(chosen_labels, chosen_seeds, json=part))
+        run(command_for(chosen_labels, chosen_seeds, json=part, **extra))
         fresh = utils.load_json(part)
         keys = {(str(cell["labels"]), cell["seed"]) for cell in fresh}  # a cells file holds one task and mode
         done = [c for c in done if (str(c["labels"]), c["seed"]) not in keys] + fresh
@@ -142,14 +191,18 @@ def planned(args):
 
 
 def summarise(cells):
-    """``{(task, labels, mode, init): (mean, std, n, seconds)}`` of the headline score over seeds."""
+    """``{(task, labels, mode, init): (mean, std, n, seconds, runs)}`` of the headline score over seeds.
+
+    ``runs`` counts the pretext runs the cells started from (1 from scratch, and for cells
+    measured before each pretext had several runs: they name none).
+    """
     groups = {}
     for cell in cells:
         score = cell[HEADLINE[cell["task"]]]
         key = (cell["task"], str(cell["labels"]), cell["mode"], cell["init"])
-        groups.setdefault(key, []).append((score, cell["seconds"]))
-    return {key: (float(np.mean([s for s, _ in v])), float(np.std([s for s, _ in v])), len(v),
-                  float(np.mean([t for _, t in v]))) for key, v in groups.items()}
+        groups.setdefault(key, []).append((score, cell["seconds"], cell.get("pretrained")))
+    return {key: (float(np.mean([s for s, _, _ in v])), float(np.std([s for s, _, _ in v])), len(v),
+                  float(np.mean([t for _, t, _ in v])), len({run for _, _, run in v})) for key, v in groups.items()}
 
 
 def markdown(summary):
@@ -170,8 +223,11 @@ def markdown(summary):
                     cells.append("")
                 elif value[2] == 1:  # one seed: no spread to show
                     cells.append(f"{100 * value[0]:.1f} (1 seed)")
-                else:  # a cell measured on fewer seeds than the table's most says how many
-                    fewer = f" ({value[2]} seeds)" if value[2] < seeds else ""
+                else:  # a cell measured on fewer seeds or pretext runs than it should says how many
+                    notes = [f"{value[2]} seeds"] if value[2] < seeds else []
+                    if not init.startswith("scratch") and value[4] < min(PRETEXT_RUNS, value[2]):
+                        notes.append(f"{value[4]} pretext run{'s' * (value[4] > 1)}")
+                    fewer = f" ({', '.join(notes)})" if notes else ""
                     cells.append(f"{100 * value[0]:.1f} ± {100 * value[1]:.1f}{fewer}")
             lines.append(f"| {init} | " + " | ".join(cells) + " |")
         tables.append("\n".join(lines))
@@ -179,9 +235,10 @@ def markdown(summary):
 
 
 def init_order(init):
-    """Table order of a cell's ``init`` ("jigsaw 2x2 transformer"): network, grid, then scratch, control, jigsaw."""
-    kind, grid, arch = init.split(" ")
-    return (arch != "transformer", grid, ["scratch", "denoise", "jigsaw"].index(kind))
+    """Table order of a cell's ``init`` ("jigsaw 2x2 transformer", "jigsaw 2x2 unet gap 2"): network, grid, then
+    scratch, control, jigsaw, jigsaw without its shortcut."""
+    kind, grid, arch, *gap = init.split(" ")
+    return (arch != "transformer", grid, ["scratch", "denoise", "jigsaw"].index(kind), bool(gap))
 
 
 def label_order(labels):
@@ -205,8 +262,9 @@ def plot(summary, path):
                     ax.errorbar(xs, [100 * v[0] for _, v in points], yerr=[100 * v[1] for _, v in points],
                                 marker="o", capsize=3, label=init, linestyle="--" if "scratch" in init else "-")
             ax.set_xscale("log")
-            ax.set_xlabel("labelled digits" if task == "classify" else "labelled canvases")
-            ax.set_ylabel("test accuracy (%)" if task == "classify" else "test digits found (%)")
+            ax.set_xlabel("labelled canvases" if task == "keypoints" else "labelled digits")
+            ax.set_ylabel({"classify": "test accuracy (%)", "keypoints": "test digits found (%)",
+                           "pose": "test keypoint F1 within 2 px (%)"}[task])
             ax.set_title(f"{task}, {mode}")
             ax.grid(alpha=0.3)
     axes[0, 1].legend(fontsize=7, loc="lower right")
@@ -216,31 +274,68 @@ def plot(summary, path):
     plt.close(fig)
 
 
+def curve(args):
+    """Measures the pose budget's curve (``CURVE``); returns its cells and the Markdown table of them."""
+    init, task, mode = "scratch-unet-2x2", "pose", "finetune"
+    path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
+    for steps in CURVE:
+        done = utils.load_json(path) if path.is_file() else []
+        if args.collect or any(cell.get("steps") == steps for cell in done) and not args.retrain:
+            continue
+        part = path.with_name(path.stem + ".part.json")
+        run(transfer_command(init, task, mode, ["all"], [0], args.data, args.runs, json=part, steps=steps))
+        done = [cell for cell in done if cell.get("steps") != steps] + utils.load_json(part)
+        utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
+        part.unlink()
+    cells = [cell for cell in (utils.load_json(path) if path.is_file() else []) if cell.get("steps") in CURVE]
+    if not cells:
+        raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
+    lines = ["| steps | F1 within 2 px | within 1 px | precision | recall | seconds |", "|---|---|---|---|---|---|"]
+    lines += [f"| {c['steps']:,} | {100 * c['f1']:.1f} % | {100 * c['f1_1px']:.1f} % | {100 * c['precision']:.1f} % | "
+              f"{100 * c['recall']:.1f} % | {c['seconds']:.0f} |" for c in cells]
+    return cells, "\n".join(lines)
+
+
 def main(argv=None):
     args = get_args(argv)
 
     def work():
+        path = pathlib.Path(args.json)
+        table = utils.load_json(path) if path.is_file() else {}
+        if args.curve:
+            table["curve"], markdown_curve = curve(args)
+            utils.save_json(table, path)
+            print(markdown_curve)
+            return
         plan = planned(args)
         for name in PRETEXTS:
-            needed = any(init == name for init, *_ in plan)
-            missing = not (pathlib.Path(args.runs) / name / run_folder.CONFIG).is_file()
-            if needed and not args.collect and (args.retrain or missing):
-                run([*pretext_command(name, args.data, args.runs), "--quiet", "--overwrite"])
+            for pretext_run, _ in by_pretext_run(name, args.seeds):
+                run_number = pretext_run["run"]
+                needed = any(init == name for init, *_ in plan)
+                missing = not (pretext_folder(name, args.runs, run_number) / run_folder.CONFIG).is_file()
+                if needed and not args.collect and (args.retrain or missing):
+                    run([*pretext_command(name, args.data, args.runs, run_number), "--quiet", "--overwrite"])
         cells, commands = [], {}
         for init, task, mode, labels in plan:
-            command = transfer_command(init, task, mode, labels, args.seeds, args.data, args.runs)
-            commands[f"{init} {task} {mode}"] = " ".join(command)
-            path = cells_file(init, task, mode, args.runs)
+            for extra, seeds in by_pretext_run(init, args.seeds):
+                command = transfer_command(init, task, mode, labels, seeds, args.data, args.runs, **extra)
+                commands[f"{init} {task} {mode} seeds {' '.join(map(str, seeds))}"] = " ".join(command)
+            cells_path = cells_file(init, task, mode, args.runs)
             if not args.collect:
                 command_for = functools.partial(transfer_command, init, task, mode, data=args.data, runs=args.runs)
-                measure(command_for, path, labels, args.seeds, args.retrain)
-            if path.is_file():
-                cells += [c for c in utils.load_json(path) if str(c["labels"]) in labels and c["seed"] in args.seeds]
+                measure(command_for, cells_path, labels, args.seeds, args.retrain,
+                        group=functools.partial(by_pretext_run, init))
+            if cells_path.is_file():
+                cells += [c for c in utils.load_json(cells_path)
+                          if str(c["labels"]) in labels and c["seed"] in args.seeds]
         if not cells:
             raise ValueError(f"no cell of the chosen rows is measured in {args.runs}/cells: run the table "
                              "without --collect first")
-        pretexts = {name: " ".join(pretext_command(name, args.data, args.runs)) for name in PRETEXTS}
-        utils.save_json({"cells": cells, "pretext_commands": pretexts, "transfer_commands": commands}, args.json)
+        pretexts = {pretext_folder(name, args.runs, run_number).name:
+                    " ".join(pretext_command(name, args.data, args.runs, run_number))
+                    for name in PRETEXTS for run_number in range(PRETEXT_RUNS)}
+        table.update(cells=cells, pretext_commands=pretexts, transfer_commands=commands)
+        utils.save_json(table, path)
         summary = summarise(cells)
         plot(summary, args.plot)
         print(markdown(summary))

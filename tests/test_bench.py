@@ -3,6 +3,7 @@
 No benchmark figure is asserted here: figures live in bench/results.json and the README.
 """
 
+import functools
 import json
 import subprocess
 import sys
@@ -97,28 +98,47 @@ def test_every_command_of_the_transfer_table_is_valid():
     import transfer
 
     for name in transfer_table.PRETEXTS:
-        command = transfer_table.pretext_command(name, "sample", "runs/transfer")
-        args = vars(train.get_args(command[2:]))
-        args.pop("quiet")
-        train.check_settings({**train.DEFAULTS, **args})
-        assert (args["pretext"], args["arch"]) == tuple(name.split("-")[:2])
+        for run in range(transfer_table.PRETEXT_RUNS):
+            command = transfer_table.pretext_command(name, "sample", "runs/transfer", run)
+            args = vars(train.get_args(command[2:]))
+            args.pop("quiet")
+            train.check_settings({**train.DEFAULTS, **args})
+            assert (args["pretext"], args["arch"]) == tuple(name.split("-")[:2])
+            assert (args["gap"] > 0) == name.endswith("-gap") and args["seed"] == run
+            assert args["out"] == str(transfer_table.pretext_folder(name, "runs/transfer", run))
+    folders = {transfer_table.pretext_folder(name, "runs", run) for name in transfer_table.PRETEXTS
+               for run in range(transfer_table.PRETEXT_RUNS)}
+    assert len(folders) == len(transfer_table.PRETEXTS) * transfer_table.PRETEXT_RUNS  # no two runs share a folder
     args = transfer_table.get_args([])
     plan = transfer_table.planned(args)
-    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 10 + 2 * 6
+    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 11 + 2 * 6 + 2 * 4
     for init, task, mode, labels in plan:
-        command = transfer_table.transfer_command(init, task, mode, labels, [0, 1], "sample", "runs/transfer")
-        parsed = transfer.get_args(command[2:])
-        assert (parsed.task, parsed.mode, parsed.labels, parsed.seeds) == (task, [mode], labels, [0, 1])
-        assert parsed.scratch == init.startswith("scratch")
-        assert (parsed.pretrained or "").endswith(init) != parsed.scratch
+        for extra, seeds in transfer_table.by_pretext_run(init, [0, 1, 2, 3, 4]):
+            command = transfer_table.transfer_command(init, task, mode, labels, seeds, "sample", "runs/transfer",
+                                                      **extra)
+            parsed = transfer.get_args(command[2:])
+            assert (parsed.task, parsed.mode, parsed.labels, parsed.seeds) == (task, [mode], labels, seeds)
+            assert parsed.steps == transfer_table.STEPS.get(task, transfer.DEFAULTS["steps"])
+            assert parsed.scratch == init.startswith("scratch")
+            if not parsed.scratch:
+                assert parsed.pretrained == str(transfer_table.pretext_folder(init, "runs/transfer", extra["run"]))
+
+
+def test_each_downstream_seed_starts_from_its_pretext_run():
+    runs = transfer_table.by_pretext_run("jigsaw-unet-2x2", [0, 1, 2, 3, 4])
+    assert runs == [({"run": 0}, [0, 3]), ({"run": 1}, [1, 4]), ({"run": 2}, [2])]
+    assert transfer_table.by_pretext_run("scratch-unet-2x2", [0, 1, 2, 3, 4]) == [({"run": 0}, [0, 1, 2, 3, 4])]
+    assert transfer_table.pretext_folder("jigsaw-unet-2x2", "runs", 0).name == "jigsaw-unet-2x2"
+    assert transfer_table.pretext_folder("jigsaw-unet-2x2", "runs", 2).name == "jigsaw-unet-2x2-seed2"
 
 
 def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     cells = [{"task": "classify", "labels": 100, "mode": "linear", "init": "jigsaw 2x2 transformer", "seed": seed,
-              "accuracy": accuracy, "seconds": 10.0} for seed, accuracy in ((0, 0.5), (1, 0.7))]
+              "accuracy": accuracy, "seconds": 10.0, "pretrained": f"runs/j-seed{seed}"}
+             for seed, accuracy in ((0, 0.5), (1, 0.7))]
     summary = transfer_table.summarise(cells)
-    mean, std, n, _ = summary[("classify", "100", "linear", "jigsaw 2x2 transformer")]
-    assert (mean, std, n) == (pytest.approx(0.6), pytest.approx(0.1), 2)
+    mean, std, n, _, runs = summary[("classify", "100", "linear", "jigsaw 2x2 transformer")]
+    assert (mean, std, n, runs) == (pytest.approx(0.6), pytest.approx(0.1), 2, 2)
     table = transfer_table.markdown(summary).splitlines()
     assert table[0] == "| classify: initialisation | 100 linear |"
     assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
@@ -128,6 +148,16 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     mixed = transfer_table.markdown(transfer_table.summarise(cells + three_seeds)).splitlines()
     assert mixed[2:] == ["| scratch 2x2 transformer | 50.0 ± 0.0 |",
                          "| jigsaw 2x2 transformer | 60.0 ± 10.0 (2 seeds) |"]
+    # Five seeds from one pretext run say so; from their three runs they do not.
+    five = [{**cells[0], "seed": seed, "init": "jigsaw 2x2 unet gap 2", "pretrained": "runs/a"} for seed in range(5)]
+    one_run = transfer_table.markdown(transfer_table.summarise(five)).splitlines()
+    assert one_run[2] == "| jigsaw 2x2 unet gap 2 | 50.0 ± 0.0 (1 pretext run) |"
+    spread = [{**cell, "pretrained": f"runs/a-seed{cell['seed'] % 3}"} for cell in five]
+    assert transfer_table.markdown(transfer_table.summarise(spread)).splitlines()[2].endswith("| 50.0 ± 0.0 |")
+    order = ["jigsaw 2x2 unet gap 2", "jigsaw 2x2 unet", "scratch 2x2 unet", "denoise 2x2 unet",
+             "jigsaw 2x2 transformer"]
+    assert sorted(order, key=transfer_table.init_order) == [
+        "jigsaw 2x2 transformer", "scratch 2x2 unet", "denoise 2x2 unet", "jigsaw 2x2 unet", "jigsaw 2x2 unet gap 2"]
     keypoints = [{**cells[0], "task": "keypoints", "found": 0.25, "labels": 1000}]
     pose = [{**cells[0], "task": "pose", "f1": 0.5}]
     assert transfer_table.summarise(pose)[("pose", "100", "linear", cells[0]["init"])][0] == 0.5
@@ -157,7 +187,7 @@ def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypat
         commands.append(command)
         seeds = [int(seed) for seed in command[command.index("--seeds") + 1 : command.index("--json")]]
         utils.save_json([{"labels": 100, "mode": "linear", "seed": seed, "accuracy": 0.6} for seed in seeds],
-                        command[-1])
+                        command[command.index("--json") + 1])
 
     monkeypatch.setattr(transfer_table, "run", fake_run)
     def command_for(labels, seeds, json):
@@ -173,13 +203,25 @@ def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypat
     assert len(commands) == 2
     assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.6), (1, 0.6), (2, 0.6)]
 
+    def command_from_run(labels, seeds, json, run):  # one command per pretext run
+        return [*command_for(labels, seeds, json), "--run", str(run)]
 
-def test_transfer_table_collect_without_cells_is_one_line(tmp_path):
+    group = functools.partial(transfer_table.by_pretext_run, "jigsaw-unet-2x2")
+    transfer_table.measure(command_from_run, path, ["100"], [0, 1, 2, 3, 4], retrain=False, group=group)
+    assert [command[command.index("--seeds") + 1 :] for command in commands[2:]] == [
+        ["3", "--json", str(tmp_path / "cells.part.json"), "--run", "0"],
+        ["4", "--json", str(tmp_path / "cells.part.json"), "--run", "1"]]
+    assert sorted(c["seed"] for c in utils.load_json(path)) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("extra", "message"), [([], "no cell of the chosen rows"),
+                                               (["--curve"], "no cell of the curve")])
+def test_transfer_table_collect_without_cells_is_one_line(tmp_path, extra, message):
     result = subprocess.run(
-        [sys.executable, "-m", "bench.transfer_table", "--collect", "--runs", str(tmp_path), "--json",
+        [sys.executable, "-m", "bench.transfer_table", "--collect", *extra, "--runs", str(tmp_path), "--json",
          str(tmp_path / "t.json"), "--plot", str(tmp_path / "t.png")],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("transfer_table.py: error: no cell of the chosen rows")
+    assert result.stderr.strip().splitlines()[-1].startswith(f"transfer_table.py: error: {message}")
     assert not (tmp_path / "t.json").exists() and not (tmp_path / "t.png").exists()

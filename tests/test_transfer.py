@@ -450,3 +450,59 @@ def test_scoring_a_saved_cell_refuses_bad_input_in_one_line(tmp_path, args, mess
     assert result.returncode != 0 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("transfer.py: error:") and message in last, result.stderr[-1000:]
+
+
+# ------------------------------------------------------------------ the frozen U-Net's probe
+def unet_cell(task, mode):
+    import transfer
+
+    settings = {**transfer.DEFAULTS, **SHORT_TRANSFER, "task": task, "scratch": True, "arch": "unet"}
+    config, _, _ = transfer.body_config(settings)
+    (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
+    test = transfer.test_set(task, config["grid"], settings["canvas"], x_test[:50], y_test[:50])
+    return transfer.Task(settings, config, None, x_train, y_train, test, 20, mode, seed=0)
+
+
+@pytest.mark.parametrize("task", ["classify", "pose"])
+def test_a_frozen_unet_probe_reads_every_level_linearly(task):
+    """The U-Net's last block is 16 channels: frozen, its probe sees every block's output, still linearly."""
+    body, head = unet_cell(task, "linear").build()
+    assert [tensor.shape[1:] for tensor in body.outputs] == [
+        (28, 28, 16), (14, 14, 32), (7, 7, 64), (14, 14, 32), (28, 28, 16)]
+    rng = np.random.default_rng(0)
+    for layer in head.layers:
+        layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    a, b = ([rng.normal(size=(2, *x.shape[1:])).astype("float32") for x in head.inputs] for _ in range(2))
+    zero = head.predict([np.zeros_like(x) for x in a], verbose=0)
+
+    def f(levels):
+        return head.predict(levels, verbose=0) - zero
+
+    scale = np.abs(f(a)).max()
+    np.testing.assert_allclose(f([x + 2 * y for x, y in zip(a, b, strict=True)]), f(a) + 2 * f(b),
+                               rtol=1e-4, atol=1e-5 * scale)
+    for level in range(len(a)):  # every level reaches the output
+        nudged = [x + (i == level) for i, x in enumerate(a)]
+        assert np.abs(f(nudged) - f(a)).max() > 1e-3 * scale
+    finetuned, _ = unet_cell(task, "finetune").build()
+    assert len(finetuned.outputs) == 1  # fine-tuned, the head reads the last block as the pretext's did
+
+
+@pytest.mark.slow
+def test_a_frozen_unet_keeps_its_weights_while_its_probe_learns():
+    cell = unet_cell("pose", "linear")
+    before, _ = cell.build()
+    cell.run()
+    for layer in cell.body.layers:
+        for a, b in zip(layer.get_weights(), before.get_layer(layer.name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_jigsaw_without_its_shortcut_is_named_apart(monkeypatch):
+    import transfer
+
+    config = {**run_folder.DEFAULTS, "grid": [2, 2], "arch": "unet", "gap": 2}
+    monkeypatch.setattr(run_folder, "find_model", lambda folder: ("model.keras", config))
+    assert transfer.body_config({"pretrained": "runs/x", "scratch": False})[2] == "jigsaw 2x2 unet gap 2"
+    monkeypatch.setattr(run_folder, "find_model", lambda folder: ("model.keras", {**config, "gap": 0}))
+    assert transfer.body_config({"pretrained": "runs/x", "scratch": False})[2] == "jigsaw 2x2 unet"
