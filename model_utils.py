@@ -639,12 +639,14 @@ class RandomBatches(keras.utils.PyDataset):
     learn their shapes and then calls ``on_epoch_end`` before training starts, so a count of
     its calls runs one epoch ahead (the last epoch then read past the end of the order:
     empty batches, which oneDNN's convolution gradients reject and other CPUs train on as
-    no data).
+    no data). ``x`` is one array, or a list of them (a model of several inputs) picked alike.
     """
 
     def __init__(self, x, y, batch_size, steps, seed, targets=None):
         super().__init__()
         self.x, self.y, self.targets = x, y, targets
+        self.several = isinstance(x, (list, tuple))  # a model of several inputs: one array each, the same length
+        x = x[0] if self.several else x
         self.batch_size = min(batch_size, len(x))
         self.epochs = math.ceil(steps / 50)
         self.steps_per_epoch = math.ceil(steps / self.epochs)
@@ -663,7 +665,8 @@ class RandomBatches(keras.utils.PyDataset):
         start = (self.epoch * self.steps_per_epoch + index) * self.batch_size
         pick = self.order[start : start + self.batch_size]
         y = self.y[pick]
-        return self.x[pick], y if self.targets is None else self.targets(y)
+        x = tuple(array[pick] for array in self.x) if self.several else self.x[pick]
+        return x, y if self.targets is None else self.targets(y)
 
 
 class SetEpoch(keras.callbacks.Callback):

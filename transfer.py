@@ -35,6 +35,7 @@ validation: each cell keeps the weights of its best validation loss. Every other
 fixed in advance, the same for every initialisation, and none is chosen on test digits.
 """
 
+import math
 import os
 import pathlib
 import shutil
@@ -54,6 +55,7 @@ RADIUS = 3.0  # pixels within which a keypoint counts as found
 POSE_RADII = (2.0, 1.0)  # digit pose: a found keypoint matches a true one within these distances, px
 POSE_THRESHOLD = 0.5  # digit pose: a heatmap's local maximum is a keypoint from this probability up
 KEYPOINT_SIGMA = 2.0  # the keypoint heatmaps' Gaussian std, pixels
+FEATURE_BYTES = 2**30  # linear mode computes a frozen U-Net's levels once when they take no more memory than this
 TEST_SEED = 0  # the test canvases: the same for every cell, whatever its --seeds
 DEFAULTS = dict(
     pretrained=None,
@@ -398,10 +400,12 @@ class Task:
         trained = self.model
         if self.mode == "linear":
             self.body.trainable = False
-            if not self.levels:  # one feature map: computed once, and only the output layer trains
+            values = sum(math.prod(tensor.shape[1:]) for tensor in self.body.outputs) * (len(x_train) + len(x_val))
+            if not self.levels or 4 * values <= FEATURE_BYTES:
+                # The body is frozen, so its features are computed once; only the output layer trains.
                 x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
                 trained = head
-            # Every level of every labelled digit would not fit in memory: the frozen body runs each step.
+            # Else (every level of every digit): the frozen body runs each step, in inference mode as predict does.
         if self.task != "classify":  # heatmaps: every pixel of every map is a yes-or-no
             loss = keras.losses.BinaryCrossentropy(from_logits=True)
         else:

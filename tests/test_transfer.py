@@ -250,6 +250,11 @@ def test_random_batches_are_full_and_refuse_batches_past_the_end():
         batches.epoch = epoch
         with pytest.raises(IndexError, match=f"batch {index} of epoch {epoch}"):
             batches[index]
+    pairs = RandomBatches([np.arange(90), -np.arange(90)], np.arange(90), batch_size=16, steps=120, seed=0)
+    (first, second), y = pairs[5]  # several inputs: each picked by the same rows
+    np.testing.assert_array_equal(first, y)
+    np.testing.assert_array_equal(second, -y)
+    np.testing.assert_array_equal(y, batches[5][1])
 
 
 @pytest.mark.slow
@@ -496,6 +501,16 @@ def test_a_frozen_unet_keeps_its_weights_while_its_probe_learns():
     for layer in cell.body.layers:
         for a, b in zip(layer.get_weights(), before.get_layer(layer.name).get_weights(), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_frozen_unet_scores_the_same_whether_its_levels_are_computed_once_or_each_step(monkeypatch):
+    """Every level of every labelled digit is computed once when it fits in memory, else each step: same cell."""
+    import transfer
+
+    once = unet_cell("classify", "linear").run()
+    monkeypatch.setattr(transfer, "FEATURE_BYTES", 0)
+    assert unet_cell("classify", "linear").run() == pytest.approx(once, abs=0.021)  # one test digit of 50
 
 
 def test_a_jigsaw_without_its_shortcut_is_named_apart(monkeypatch):
