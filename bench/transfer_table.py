@@ -267,7 +267,7 @@ def plot(summary, path):
                            "pose": "test keypoint F1 within 2 px (%)"}[task])
             ax.set_title(f"{task}, {mode}")
             ax.grid(alpha=0.3)
-    axes[0, 1].legend(fontsize=7, loc="lower right")
+        axes[row, 1].legend(fontsize=7, loc="lower right")  # each task its own: colours follow its rows
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
