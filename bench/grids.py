@@ -72,6 +72,10 @@ def run_row(name, data, runs, retrain):
     train, evaluate = commands(name, data, runs)
     folder = pathlib.Path(runs) / name
     if retrain or not (folder / run_folder.METRICS).is_file():
+        staging = run_folder.staging_folder(folder)
+        if staging.exists():
+            # Resuming would time only the rest of the run: a row's training time needs one whole run.
+            raise ValueError(f"row {name}: {staging} holds an interrupted run; delete it to train the row again")
         started = time.perf_counter()
         run([*train, "--quiet", "--overwrite"])
         wall = time.perf_counter() - started
@@ -97,7 +101,8 @@ def run(command):
         [sys.executable, *command[1:]], cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"}, check=False
     )
     if result.returncode:
-        raise RuntimeError(f"{command[1]} failed (exit {result.returncode}): {' '.join(command)}")
+        # ChildProcessError is an OSError: run_script ends the bench in this one line (the script said why above).
+        raise ChildProcessError(f"{command[1]} failed (exit {result.returncode}): {' '.join(command)}")
 
 
 def markdown(results):
