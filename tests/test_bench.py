@@ -92,12 +92,12 @@ def test_grid_table_markdown_has_one_row_per_result():
     assert table[3].startswith("| original U-Net | 4x4 |")
 
 
-def test_grid_table_stops_in_one_line_at_an_interrupted_row(tmp_path, capsys):
+def test_grid_table_stops_in_one_line_at_an_interrupted_row(tmp_path):
     """A row's training time must come from one whole run: an interrupted one is named, never resumed or timed."""
-    (tmp_path / "transformer-2x2.partial").mkdir()
+    partial = tmp_path / "transformer-2x2.partial"
+    partial.mkdir()
     with pytest.raises(SystemExit) as stop:
         grids.main(["--only", "transformer-2x2", "--runs", str(tmp_path), "--json", str(tmp_path / "grids.json")])
-    partial = tmp_path / "transformer-2x2.partial"
     assert stop.value.code == (
         f"grids.py: error: row transformer-2x2: {partial} holds an interrupted run; delete it to train the row again"
     )
