@@ -3,7 +3,9 @@
     python transfer.py --pretrained runs/mnist-2x2 --task classify --labels 100 --mode linear
     python transfer.py --scratch --grid 2 --task keypoints --labels 1000 --mode finetune
     python transfer.py --pretrained runs/mnist-2x2 --task pose --labels 100 --mode finetune --save runs/cells
-    python transfer.py --score runs/cells/jigsaw-2x2-transformer-pose-100-finetune-seed0 --data other-digits.npz
+    python transfer.py --score \\
+        runs/cells/jigsaw-2x2-transformer-piece-filters-16-edge-bias-learned-pose-100-finetune-seed0 \\
+        --data other-digits.npz
     python transfer.py --pretrained runs/mnist-2x2 --labels 100 1000 all --mode linear finetune \\
         --seeds 0 1 2 3 4 --json runs/transfer-2x2.json
 
@@ -217,7 +219,7 @@ def test_set(task, grid, canvas, x_test, y_test):
 
 
 def cell_name(cell):
-    """A saved cell's folder name: ``jigsaw-2x2-transformer-pose-100-finetune-seed0``."""
+    """A saved cell's folder name: ``jigsaw-2x2-unet-pose-100-finetune-seed0``."""
     return "-".join([*cell["init"].split(), cell["task"], str(cell["labels"]), cell["mode"], f"seed{cell['seed']}"])
 
 
@@ -269,14 +271,32 @@ def body_config(s):
         raise ValueError("give --pretrained RUN (a train.py run folder) or --scratch")
     if s["pretrained"] is not None:
         model_file, config = run_folder.find_model(s["pretrained"])
-        rows, cols = config["grid"]
-        gap = f" gap {config['gap']}" if config.get("gap") else ""  # the jigsaw without its shortcut
-        return config, model_file, f"{config['pretext']} {rows}x{cols} {config['arch']}{gap}"
+        return config, model_file, init_name(config["pretext"], config)
     config = {**run_folder.DEFAULTS, **{key: s[key] for key in ("arch", "grid", "piece_filters", "edge_bias")}}
     run_folder.check_settings(config)
     grid = utils.check_grid(config["grid"], (28, 28))
     config.update(grid=list(grid), puzzle_shape=list(utils.padded_shape((28, 28), grid)), num_pieces=grid[0] * grid[1])
-    return config, None, f"scratch {grid[0]}x{grid[1]} {config['arch']}"
+    return config, None, init_name("scratch", config)
+
+
+def init_name(source, config):
+    """A cell's ``init``: ``"jigsaw 2x2 unet gap 2"``, ``"scratch 2x2 transformer piece-filters 16 edge-bias learned"``.
+
+    ``source`` is the pretext ("jigsaw", "denoise") or "scratch". A transformer names the body
+    flags in which it differs from the plain piece transformer (``--piece-filters 0
+    --edge-bias none``), so the networks' cells never share a row; a jigsaw without its
+    shortcut names its gap.
+    """
+    rows, cols = config["grid"]
+    name = f"{source} {rows}x{cols} {config['arch']}"
+    if config["arch"] == "transformer":
+        if config.get("piece_filters"):
+            name += f" piece-filters {config['piece_filters']}"
+        if config.get("edge_bias", "none") != "none":
+            name += f" edge-bias {config['edge_bias']}"
+    if config.get("gap"):
+        name += f" gap {config['gap']}"
+    return name
 
 
 def parse_labels(value):

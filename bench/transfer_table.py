@@ -8,8 +8,9 @@
     python -m bench.transfer_table --data path/to/mnist.npz --curve           # the pose budget's curve
 
 First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
-4x4, the original U-Net's at 2x2 with and without its shortcut (``--gap``), and the control
-pretext (denoising) of both 2x2 networks. Each pretext is trained ``PRETEXT_RUNS`` times
+4x4, the original U-Net's at 2x2 (with and without its shortcut, ``--gap``), 3x3 and 4x4,
+the default piece transformer's at 2x2 with and without its edge bias, and the control
+pretext (denoising) of the 2x2 networks. Each pretext is trained ``PRETEXT_RUNS`` times
 (``--seed`` 0, 1, 2): downstream seed ``s`` starts from run ``s % PRETEXT_RUNS``, so a cell's
 spread over seeds holds the pretext run's spread too. Then one transfer.py command per
 initialisation, task and pretext run, every cell of the table in it; the scratch rows use
@@ -37,40 +38,58 @@ from cli import CleanArgumentParser, run_script
 # The piece transformer the table measures: pieces straight into one linear map, no attention
 # bias (the default network before --piece-filters and --edge-bias existed).
 TRANSFORMER = ["--piece-filters", "0", "--edge-bias", "none"]
+# The default piece transformer (a small convolution per piece, the learned edge bias), and
+# the same network without its edge bias: the jigsaw's border-matching shortcut made explicit.
+DEFAULT = ["--piece-filters", "16", "--edge-bias", "learned"]
+NO_EDGE_BIAS = ["--piece-filters", "16", "--edge-bias", "none"]
 # name -> train.py flags. About ten minutes each on the 2-core CPU the table was made on.
 PRETEXTS = {
     "jigsaw-transformer-2x2": ["--grid", "2", "--epochs", "4", *TRANSFORMER],
     "jigsaw-transformer-3x3": ["--grid", "3", "--epochs", "3", *TRANSFORMER],
     "jigsaw-transformer-4x4": ["--grid", "4", "--epochs", "2", *TRANSFORMER],
     "jigsaw-unet-2x2": ["--grid", "2", "--epochs", "1", *network_flags("unet")],
+    "jigsaw-unet-3x3": ["--grid", "3", "--epochs", "1", *network_flags("unet")],
+    "jigsaw-unet-4x4": ["--grid", "4", "--epochs", "1", *network_flags("unet")],
     # The jigsaw without its shortcut: 2 px blanked along every side of every piece, so
     # neighbours' visible parts lie 4 px apart and no border can be matched.
     "jigsaw-unet-2x2-gap": ["--grid", "2", "--epochs", "1", "--gap", "2", *network_flags("unet")],
     "denoise-transformer-2x2": ["--grid", "2", "--epochs", "4", "--pretext", "denoise", *TRANSFORMER],
     "denoise-unet-2x2": ["--grid", "2", "--epochs", "1", "--pretext", "denoise", "--arch", "unet",
                          "--warmup-steps", "0"],
+    "jigsaw-transformer-2x2-default": ["--grid", "2", "--epochs", "4", *DEFAULT],
+    "jigsaw-transformer-2x2-default-no-edge-bias": ["--grid", "2", "--epochs", "4", *NO_EDGE_BIAS],
+    "denoise-transformer-2x2-default": ["--grid", "2", "--epochs", "4", "--pretext", "denoise", *DEFAULT],
 }
 SCRATCH = {
     "scratch-transformer-2x2": ["--scratch", "--grid", "2", *TRANSFORMER],
     "scratch-transformer-3x3": ["--scratch", "--grid", "3", *TRANSFORMER],
     "scratch-transformer-4x4": ["--scratch", "--grid", "4", *TRANSFORMER],
     "scratch-unet-2x2": ["--scratch", "--grid", "2", "--arch", "unet"],
+    "scratch-transformer-2x2-default": ["--scratch", "--grid", "2", *DEFAULT],
+    "scratch-transformer-2x2-default-no-edge-bias": ["--scratch", "--grid", "2", *NO_EDGE_BIAS],
 }
 INITS = [*SCRATCH, *PRETEXTS]
 PRETEXT_RUNS = 3  # runs of each pretext (--seed 0, 1, 2); downstream seed s starts from run s % 3
-UNET_2X2 = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap"]
-# (task, mode) -> (labels, initialisations). Fine-tuning on every digit is left out (it is
-# the costly cell, and few labels are the question); keypoints only for the two 2x2
-# networks (a canvas is six times the pixels of a digit).
+# The initialisations of the classification table: the plain transformer and the 2x2 U-Net.
+CLASSIFY = [*(f"{kind}-transformer-{grid}" for kind in ("scratch", "jigsaw") for grid in ("2x2", "3x3", "4x4")),
+            "denoise-transformer-2x2", "scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap"]
+# Digit pose, the paper's setting: a heatmap network pretrained on the very digits it then
+# learns keypoints on. The U-Net (fully convolutional, as the paper's networks are; its
+# random weights are the baseline at every grid, since its body does not depend on the
+# grid; at 3x3 it sees the digits padded to 30 px), and the default piece transformer with
+# and without its edge bias.
+POSE = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap", "jigsaw-unet-3x3",
+        "jigsaw-unet-4x4", *[name for name in INITS if "default" in name]]
+# (task, mode) -> (labels, initialisations). Fine-tuning on every digit is left out of
+# classification (it is the costly cell, and few labels are the question); keypoints only
+# for the two plain 2x2 networks (a canvas is six times the pixels of a digit).
 CELLS = {
-    ("classify", "linear"): (["100", "1000", "all"], INITS),
-    ("classify", "finetune"): (["100", "1000"], INITS),
-    ("keypoints", "linear"): (["100", "1000"], [name for name in INITS if name.endswith("2x2")]),
-    ("keypoints", "finetune"): (["100", "1000"], [name for name in INITS if name.endswith("2x2")]),
-    # Digit pose, the paper's setting: the U-Net (a fully convolutional heatmap network, as
-    # the paper's are) pretrained on the very digits it then learns keypoints on.
-    ("pose", "linear"): (["100", "1000", "all"], UNET_2X2),
-    ("pose", "finetune"): (["100", "1000", "all"], UNET_2X2),
+    ("classify", "linear"): (["100", "1000", "all"], CLASSIFY),
+    ("classify", "finetune"): (["100", "1000"], CLASSIFY),
+    ("keypoints", "linear"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
+    ("keypoints", "finetune"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
+    ("pose", "linear"): (["100", "1000", "all"], POSE),
+    ("pose", "finetune"): (["100", "1000", "all"], POSE),
 }
 TASKS = ["classify", "keypoints", "pose"]
 # Training steps of a cell, where not transfer.py's default (300). Pose: the random-init
@@ -235,10 +254,14 @@ def markdown(summary):
 
 
 def init_order(init):
-    """Table order of a cell's ``init`` ("jigsaw 2x2 transformer", "jigsaw 2x2 unet gap 2"): network, grid, then
-    scratch, control, jigsaw, jigsaw without its shortcut."""
-    kind, grid, arch, *gap = init.split(" ")
-    return (arch != "transformer", grid, ["scratch", "denoise", "jigsaw"].index(kind), bool(gap))
+    """Table order of a cell's ``init`` (``transfer.init_name``: "jigsaw 2x2 unet gap 2", "scratch 2x2 transformer
+    piece-filters 16 edge-bias learned"): network, grid, then scratch, control, jigsaw, and each with its
+    shortcut before it without (no edge bias, a gap)."""
+    kind, grid, arch, *flags = init.split(" ")
+    flags = dict(zip(flags[::2], flags[1::2], strict=True))
+    network = (arch != "transformer", "piece-filters" in flags)
+    without_shortcut = ("piece-filters" in flags and "edge-bias" not in flags, "gap" in flags)
+    return (*network, grid, ["scratch", "denoise", "jigsaw"].index(kind), *without_shortcut)
 
 
 def label_order(labels):

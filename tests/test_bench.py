@@ -117,13 +117,18 @@ def test_every_command_of_the_transfer_table_is_valid():
             train.check_settings({**train.DEFAULTS, **args})
             assert (args["pretext"], args["arch"]) == tuple(name.split("-")[:2])
             assert (args["gap"] > 0) == name.endswith("-gap") and args["seed"] == run
+            assert args["grid"] == name.split("-")[2][0]  # as typed: train.py reads "2" or "2x3"
+            if args["arch"] == "transformer":  # the plain network, or the default one with or without its edge bias
+                assert args["piece_filters"] == (16 if "-default" in name else 0)
+                assert (args["edge_bias"] == "learned") == (name.endswith("-default"))
             assert args["out"] == str(transfer_table.pretext_folder(name, "runs/transfer", run))
     folders = {transfer_table.pretext_folder(name, "runs", run) for name in transfer_table.PRETEXTS
                for run in range(transfer_table.PRETEXT_RUNS)}
     assert len(folders) == len(transfer_table.PRETEXTS) * transfer_table.PRETEXT_RUNS  # no two runs share a folder
     args = transfer_table.get_args([])
     plan = transfer_table.planned(args)
-    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 11 + 2 * 6 + 2 * 4
+    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 11 + 2 * 6 + 2 * 11
+    assert {init for init, *_ in plan} == set(transfer_table.INITS)  # every pretext run is used by some cell
     for init, task, mode, labels in plan:
         for extra, seeds in transfer_table.by_pretext_run(init, [0, 1, 2, 3, 4]):
             command = transfer_table.transfer_command(init, task, mode, labels, seeds, "sample", "runs/transfer",
@@ -166,10 +171,14 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     assert one_run[2] == "| jigsaw 2x2 unet gap 2 | 50.0 ± 0.0 (1 pretext run) |"
     spread = [{**cell, "pretrained": f"runs/a-seed{cell['seed'] % 3}"} for cell in five]
     assert transfer_table.markdown(transfer_table.summarise(spread)).splitlines()[2].endswith("| 50.0 ± 0.0 |")
-    order = ["jigsaw 2x2 unet gap 2", "jigsaw 2x2 unet", "scratch 2x2 unet", "denoise 2x2 unet",
-             "jigsaw 2x2 transformer"]
+    default = "2x2 transformer piece-filters 16"
+    order = ["jigsaw 3x3 unet", "jigsaw 2x2 unet gap 2", "jigsaw 2x2 unet", "scratch 2x2 unet", "denoise 2x2 unet",
+             f"jigsaw {default}", f"jigsaw {default} edge-bias learned", f"scratch {default} edge-bias learned",
+             "jigsaw 2x2 transformer", "jigsaw 3x3 transformer", f"scratch {default}"]
     assert sorted(order, key=transfer_table.init_order) == [
-        "jigsaw 2x2 transformer", "scratch 2x2 unet", "denoise 2x2 unet", "jigsaw 2x2 unet", "jigsaw 2x2 unet gap 2"]
+        "jigsaw 2x2 transformer", "jigsaw 3x3 transformer", f"scratch {default} edge-bias learned",
+        f"scratch {default}", f"jigsaw {default} edge-bias learned", f"jigsaw {default}",
+        "scratch 2x2 unet", "denoise 2x2 unet", "jigsaw 2x2 unet", "jigsaw 2x2 unet gap 2", "jigsaw 3x3 unet"]
     keypoints = [{**cells[0], "task": "keypoints", "found": 0.25, "labels": 1000}]
     pose = [{**cells[0], "task": "pose", "f1": 0.5}]
     assert transfer_table.summarise(pose)[("pose", "100", "linear", cells[0]["init"])][0] == 0.5

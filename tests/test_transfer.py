@@ -225,8 +225,8 @@ def test_transfer_runs_pretrained_control_and_scratch_cells(pretext_runs, tmp_pa
     assert [(c["labels"], c["seed"]) for c in cells] == [(20, 0), (20, 1), (30, 0), (30, 1)]
     cells += transfer.transfer(pretrained=str(pretext_runs / "denoise"), **SHORT_TRANSFER, labels=["20"])
     cells += transfer.transfer(scratch=True, **SHORT_TRANSFER, labels=["20"], mode=["finetune"])
-    assert [c["init"] for c in cells[3:]] == ["jigsaw 2x2 transformer", "denoise 2x2 transformer",
-                                              "scratch 2x2 transformer"]
+    default = "2x2 transformer piece-filters 16 edge-bias learned"  # SMALL_RUN trains the default network
+    assert [c["init"] for c in cells[3:]] == [f"jigsaw {default}", f"denoise {default}", f"scratch {default}"]
     assert all(0 <= c["accuracy"] <= 1 for c in cells) and cells[-1]["mode"] == "finetune"
     assert all(c["cpu"] == utils.cpu_description() for c in cells)
     again = transfer.transfer(pretrained=str(pretext_runs / "jigsaw"), **SHORT_TRANSFER, labels=["20"],
@@ -293,7 +293,8 @@ def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
                  "--labels", "20", "--steps", "4", "--mode", "finetune")
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("jigsaw 2x2 transformer, keypoints, 20 labels, finetune, seed 0: found ")
+    assert line.startswith("jigsaw 2x2 transformer piece-filters 16 edge-bias learned, keypoints, 20 labels, "
+                           "finetune, seed 0: found ")
 
 
 # ------------------------------------------------------------------ bad input
@@ -413,7 +414,8 @@ def test_transfer_scores_digit_pose_on_every_test_digit(arch):
 
     (cell,) = transfer.transfer(scratch=True, arch=arch, task="pose", data="sample", steps=8, batch_size=16,
                                 labels=["40"], mode=["finetune"], verbose=0)
-    assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {arch}"
+    network = {"transformer": "transformer piece-filters 16 edge-bias learned", "unet": "unet"}[arch]
+    assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {network}"
     assert all(0.0 <= cell[key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px"))
     assert "F1 " in transfer.describe(cell) and "within 1 px" in transfer.describe(cell)
 
@@ -426,7 +428,7 @@ def test_a_saved_cell_scores_the_same_on_the_same_digits_and_on_others(tmp_path,
     (cell,) = transfer.transfer(scratch=True, task=task, data="sample", steps=6, batch_size=16, labels=["40"],
                                 mode=["finetune"], save=str(tmp_path / "cells"), verbose=0)
     (folder,) = (tmp_path / "cells").iterdir()
-    assert folder.name == f"scratch-2x2-transformer-{task}-40-finetune-seed0"
+    assert folder.name == f"scratch-2x2-transformer-piece-filters-16-edge-bias-learned-{task}-40-finetune-seed0"
     assert sorted(p.name for p in folder.iterdir()) == [transfer.CELL, transfer.MODEL]
     _, (x_test, y_test) = utils.load_mnist("sample")
     np.savez(tmp_path / "same.npz", x_test=x_test, y_test=y_test)  # x_test and y_test are all --score needs
@@ -521,3 +523,19 @@ def test_a_jigsaw_without_its_shortcut_is_named_apart(monkeypatch):
     assert transfer.body_config({"pretrained": "runs/x", "scratch": False})[2] == "jigsaw 2x2 unet gap 2"
     monkeypatch.setattr(run_folder, "find_model", lambda folder: ("model.keras", {**config, "gap": 0}))
     assert transfer.body_config({"pretrained": "runs/x", "scratch": False})[2] == "jigsaw 2x2 unet"
+
+
+@pytest.mark.parametrize("flags, name", [
+    ({"piece_filters": 0, "edge_bias": "none"}, "2x2 transformer"),  # the plain piece transformer
+    ({"piece_filters": 16, "edge_bias": "none"}, "2x2 transformer piece-filters 16"),
+    ({"piece_filters": 16, "edge_bias": "learned"}, "2x2 transformer piece-filters 16 edge-bias learned"),
+    ({"piece_filters": 0, "edge_bias": "learned", "gap": 2}, "2x2 transformer edge-bias learned gap 2"),
+    ({"arch": "unet", "grid": [3, 3], "piece_filters": 16, "edge_bias": "learned"}, "3x3 unet"),
+])
+def test_each_transformer_body_names_its_row(flags, name):
+    """Two transformers with different body flags must never share a row of the table."""
+    import transfer
+
+    config = {**run_folder.DEFAULTS, "grid": [2, 2], "arch": "transformer", "gap": 0, **flags}
+    assert transfer.init_name("jigsaw", config) == f"jigsaw {name}"
+    assert transfer.init_name("scratch", config) == f"scratch {name}"
