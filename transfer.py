@@ -289,13 +289,11 @@ def init_name(source, config):
     """
     rows, cols = config["grid"]
     name = f"{source} {rows}x{cols} {config['arch']}"
-    if config["arch"] == "transformer":
-        if config.get("piece_filters"):
-            name += f" piece-filters {config['piece_filters']}"
-        if config.get("edge_bias", "none") != "none":
-            name += f" edge-bias {config['edge_bias']}"
-    if config.get("gap"):
-        name += f" gap {config['gap']}"
+    plain = {**run_folder.DEFAULTS, **run_folder.MISSING_MEANT}  # the plain transformer's settings, and no gap
+    keys = ("piece_filters", "edge_bias", "gap") if config["arch"] == "transformer" else ("gap",)
+    for key in keys:
+        if config.get(key, plain[key]) != plain[key]:
+            name += f" {run_folder.flag(key).removeprefix('--')} {config[key]}"
     return name
 
 
