@@ -398,6 +398,11 @@ class Task:
             # so the first steps are not spent pushing 0.5 down everywhere.
             layer.bias.assign(keras.ops.full(layer.bias.shape, -4.6))
             outputs = layer(context)
+            # A U-Net pads its input to a multiple of 2**depth (30 px at 3x3, a 70 px canvas)
+            # and crops its heatmaps back after its output layer; the new layer's must be too.
+            extra = [size - target for size, target in zip(outputs.shape[1:3], network.input.shape[1:3], strict=True)]
+            if any(extra):
+                outputs = keras.layers.Cropping2D(((0, extra[0]), (0, extra[1])), name="crop")(outputs)
         else:
             pooled = [keras.layers.GlobalAveragePooling2D()(x) for x in features]
             pooled = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="pool")(pooled)

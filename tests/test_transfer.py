@@ -460,14 +460,25 @@ def test_scoring_a_saved_cell_refuses_bad_input_in_one_line(tmp_path, args, mess
 
 
 # ------------------------------------------------------------------ the frozen U-Net's probe
-def unet_cell(task, mode):
+def unet_cell(task, mode, grid=2):
     import transfer
 
-    settings = {**transfer.DEFAULTS, **SHORT_TRANSFER, "task": task, "scratch": True, "arch": "unet"}
+    settings = {**transfer.DEFAULTS, **SHORT_TRANSFER, "task": task, "scratch": True, "arch": "unet", "grid": grid}
     config, _, _ = transfer.body_config(settings)
     (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
     test = transfer.test_set(task, config["grid"], settings["canvas"], x_test[:50], y_test[:50])
     return transfer.Task(settings, config, None, x_train, y_train, test, 20, mode, seed=0)
+
+
+@pytest.mark.parametrize("mode", ["linear", "finetune"])
+@pytest.mark.parametrize("task, grid, size", [("pose", 2, 28), ("pose", 3, 30), ("pose", 4, 28), ("keypoints", 2, 70)])
+def test_a_unet_heatmap_head_is_the_size_of_its_input(task, grid, size, mode):
+    """The U-Net pads 30 and 70 px inputs to a multiple of 4 inside; the new heatmaps are cropped back like its own."""
+    cell = unet_cell(task, mode, grid)
+    body, head = cell.build()
+    x = cell.val_data[0][:2]
+    assert x.shape[1:3] == (size, size)
+    assert tuple(head(body(x)).shape) == (2, size, size, cell.val_data[1].shape[-1])
 
 
 @pytest.mark.parametrize("task", ["classify", "pose"])
