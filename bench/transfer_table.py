@@ -291,7 +291,11 @@ def plot(summary, path):
                            "pose": "test keypoint F1 within 2 px (%)"}[task])
             ax.set_title(f"{task}, {mode}")
             ax.grid(alpha=0.3)
-        axes[row, 1].legend(fontsize=7, loc="lower right")  # each task its own: colours follow its rows
+        # Each task its own legend (colours follow its rows), on the right-most panel that has lines:
+        # a table of one mode has none in the other.
+        drawn = [ax for ax in axes[row] if ax.get_legend_handles_labels()[0]]
+        if drawn:
+            drawn[-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")

@@ -7,6 +7,7 @@ import functools
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -246,3 +247,21 @@ def test_transfer_table_collect_without_cells_is_one_line(tmp_path, extra, messa
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"transfer_table.py: error: {message}")
     assert not (tmp_path / "t.json").exists() and not (tmp_path / "t.png").exists()
+
+
+@pytest.mark.parametrize("modes", [["linear"], ["finetune"], ["linear", "finetune"]])
+def test_transfer_table_plot_has_a_legend_whichever_modes_it_holds(tmp_path, monkeypatch, modes):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
+    cells = [{"task": "pose", "labels": labels, "mode": mode, "init": init, "seed": 0, "f1": 0.5, "seconds": 1.0}
+             for labels in (100, 1000) for mode in modes for init in ("scratch 2x2 unet", "jigsaw 2x2 unet")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when asked for a legend on a panel with no lines
+        transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
+    assert (tmp_path / "transfer.png").stat().st_size > 0
+    legends = [ax.get_legend() for ax in figures[0].axes if ax.get_legend() is not None]
+    assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [
+        ["scratch 2x2 unet", "jigsaw 2x2 unet"]]
+    figures[0].clf()
