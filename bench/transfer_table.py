@@ -273,18 +273,24 @@ def plot(summary, path):
     import matplotlib.pyplot as plt
 
     tasks = sorted({key[0] for key in summary}, key=TASKS.index)
-    modes = ["linear", "finetune"]
-    fig, axes = plt.subplots(len(tasks), 2, figsize=(11, 4 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), len(MODES), figsize=(11, 4 * len(tasks)), squeeze=False)
     for row, task in enumerate(tasks):
-        for col, mode in enumerate(modes):
+        inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
+        # One colour per row, the same in both panels (a row missing from one panel must not shift the
+        # others), from a palette of 20: the pose table has more rows than the default cycle's 10.
+        # tab20 pairs each hue dark then light; the dark ten come first so that neighbours differ.
+        palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+        colours = {init: palette[i % len(palette)] for i, init in enumerate(inits)}
+        for col, mode in enumerate(MODES):
             ax = axes[row, col]
-            for init in sorted({key[3] for key in summary if key[0] == task}, key=init_order):
+            for init in inits:
                 points = sorted(((label_order(k[1]), v) for k, v in summary.items() if k[0] == task and k[2] == mode
                                  and k[3] == init), key=lambda p: p[0])
                 xs = [60000 if x == float("inf") else x for x, _ in points]
                 if xs:
                     ax.errorbar(xs, [100 * v[0] for _, v in points], yerr=[100 * v[1] for _, v in points],
-                                marker="o", capsize=3, label=init, linestyle="--" if "scratch" in init else "-")
+                                marker="o", capsize=3, label=init, color=colours[init],
+                                linestyle="--" if "scratch" in init else "-")
             ax.set_xscale("log")
             ax.set_xlabel("labelled canvases" if task == "keypoints" else "labelled digits")
             ax.set_ylabel({"classify": "test accuracy (%)", "keypoints": "test digits found (%)",

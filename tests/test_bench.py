@@ -265,3 +265,20 @@ def test_transfer_table_plot_has_a_legend_whichever_modes_it_holds(tmp_path, mon
     assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [
         ["scratch 2x2 unet", "jigsaw 2x2 unet"]]
     figures[0].clf()
+
+
+def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
+    inits = [f"jigsaw {grid}x{grid} unet" for grid in range(2, 14)]  # 12 rows: more than matplotlib's 10 colours
+    cells = [{"task": "pose", "labels": 100, "mode": mode, "init": init, "seed": 0, "f1": 0.5, "seconds": 1.0}
+             for mode in transfer_table.MODES for init in inits
+             if not (mode == "linear" and init == inits[0])]  # a row the linear panel lacks
+    transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
+    linear, finetune = ({bars.get_label(): bars.lines[0].get_color() for bars in ax.containers}
+                        for ax in figures[0].axes)
+    assert len(set(finetune.values())) == len(inits)
+    assert linear == {init: finetune[init] for init in inits[1:]}
+    figures[0].clf()
