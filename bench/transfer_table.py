@@ -105,7 +105,7 @@ MODES = ["linear", "finetune"]
 def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="transfer_table.py")
     parser.add_argument("--data", default="sample", help="MNIST source as for train.py (default: the bundled sample)")
-    parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS, help="tasks to run (default: both)")
+    parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS, help="tasks to run (default: all three)")
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES, help="modes to run (default: both)")
     parser.add_argument("--only", nargs="+", choices=INITS, help="only these initialisations (default: all)")
     parser.add_argument("--labels", nargs="+", help="only these --labels values (default: each cell's, above)")
