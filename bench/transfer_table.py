@@ -15,8 +15,8 @@ pretext (denoising) of the 2x2 networks. Each pretext is trained ``PRETEXT_RUNS`
 spread over seeds holds the pretext run's spread too. Then one transfer.py command per
 initialisation, task and pretext run, every cell of the table in it; the scratch rows use
 the same architecture with random weights. A pretext run folder, or a cell already in its
-row's cells file (same labels and seed), is read, not redone (--retrain redoes them):
-adding seeds runs only the new ones. Everything runs one job at a time. The table is
+row's cells file (same labels and seed, started from the pretext run of its seed), is read,
+not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs one job at a time. The table is
 written as JSON (--json, default bench/transfer.json), printed as Markdown for the README,
 and plotted (--plot, default sample/transfer.png).
 
@@ -148,27 +148,44 @@ def transfer_command(init, task, mode, labels, seeds, data, runs, json=None, run
             *(["--steps", str(steps)] if steps else []), "--seeds", *map(str, seeds), "--json", str(json)]
 
 
+def pretext_run(init, seed):
+    """The pretext run downstream seed ``seed`` of ``init`` starts from (0 from scratch)."""
+    return 0 if init in SCRATCH else seed % PRETEXT_RUNS
+
+
 def by_pretext_run(init, seeds):
     """``[({"run": run}, seeds)]``: the pretext run each downstream seed starts from (run 0 from scratch)."""
     runs = {}
     for seed in seeds:
-        runs.setdefault(0 if init in SCRATCH else seed % PRETEXT_RUNS, []).append(seed)
+        runs.setdefault(pretext_run(init, seed), []).append(seed)
     return [({"run": run}, chosen) for run, chosen in sorted(runs.items())]
+
+
+def pretext_source(init, seed):
+    """The folder name a cell of ``init`` and ``seed`` must have started from; None from scratch."""
+    return None if init in SCRATCH else pretext_folder(init, ".", pretext_run(init, seed)).name
 
 
 def cells_file(init, task, mode, runs):
     return pathlib.Path(runs) / "cells" / f"{init}-{task}-{mode}.json"
 
 
-def missing(cells, labels, seeds):
+def missing(cells, labels, seeds, source=None):
     """The cells still to measure, as transfer.py runs: ``[(labels, seeds)]``, seeds that miss the same labels together.
 
     Args:
         cells: the cells already measured (a cells file's list of dicts).
         labels: the ``--labels`` values the table wants.
         seeds: the seeds it wants.
+        source: ``source(seed)``, the pretext run folder's name a cell of that seed must have
+            started from (its ``pretrained``), or None for any. A cell from another pretext run
+            (one measured before each pretext had several runs names none) is measured again.
     """
-    measured = {(str(cell["labels"]), cell["seed"]) for cell in cells}
+    def current(cell):
+        wanted = source(cell["seed"]) if source else None
+        return wanted is None or pathlib.Path(cell.get("pretrained") or "").name == wanted
+
+    measured = {(str(cell["labels"]), cell["seed"]) for cell in cells if current(cell)}
     runs = {}
     for seed in seeds:
         wanted = tuple(value for value in labels if (value, seed) not in measured)
@@ -177,18 +194,18 @@ def missing(cells, labels, seeds):
     return [(list(wanted), chosen) for wanted, chosen in runs.items()]
 
 
-def measure(command_for, path, labels, seeds, retrain, group=None):
+def measure(command_for, path, labels, seeds, retrain, group=None, source=None):
     """Runs transfer.py for every cell of ``path`` not yet measured and merges what it measured into ``path``.
 
     ``command_for(labels, seeds, json=path, **extra)`` is the transfer.py command line;
     ``group(seeds)`` splits the seeds into ``[(extra, seeds)]``, one command each (by default
-    one command for all, no extra). Each run writes its own file, merged into the cells file
-    once it ends, so a stopped run loses only its own cells.
+    one command for all, no extra); ``source`` is as for ``missing``. Each run writes its own
+    file, merged into the cells file once it ends, so a stopped run loses only its own cells.
     """
     group = group or (lambda chosen: [({}, chosen)])
     done = utils.load_json(path) if path.is_file() else []
     todo = [(chosen_labels, part, extra)
-            for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds)
+            for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds, source)
             for extra, part in group(chosen_seeds)]
     for chosen_labels, chosen_seeds, extra in todo:
         part = path.with_name(path.stem + ".part.json")
@@ -359,7 +376,7 @@ def main(argv=None):
             if not args.collect:
                 command_for = functools.partial(transfer_command, init, task, mode, data=args.data, runs=args.runs)
                 measure(command_for, cells_path, labels, args.seeds, args.retrain,
-                        group=functools.partial(by_pretext_run, init))
+                        group=functools.partial(by_pretext_run, init), source=functools.partial(pretext_source, init))
             if cells_path.is_file():
                 cells += [c for c in utils.load_json(cells_path)
                           if str(c["labels"]) in labels and c["seed"] in args.seeds]

@@ -200,6 +200,19 @@ def test_transfer_table_runs_only_the_cells_not_yet_measured():
     assert transfer_table.missing(done, ["100", "all"], [0, 1, 2]) == []
 
 
+def test_transfer_table_measures_again_a_cell_from_another_pretext_run():
+    init = "jigsaw-unet-2x2"
+    folders = {0: "runs/transfer/jigsaw-unet-2x2", 1: "elsewhere/jigsaw-unet-2x2-seed1",  # any --runs folder
+               2: "runs/transfer/jigsaw-unet-2x2", 3: None}  # seed 2 from run 0, not run 2; seed 3 names no run
+    done = [{"labels": 100, "mode": "linear", "seed": seed, "pretrained": folder} for seed, folder in folders.items()]
+    source = functools.partial(transfer_table.pretext_source, init)
+    assert [source(seed) for seed in range(4)] == [
+        "jigsaw-unet-2x2", "jigsaw-unet-2x2-seed1", "jigsaw-unet-2x2-seed2", "jigsaw-unet-2x2"]
+    assert transfer_table.missing(done, ["100"], [0, 1, 2, 3], source) == [(["100"], [2, 3])]
+    assert transfer_table.missing(done, ["100"], [0, 1, 2, 3]) == []  # no source: any run will do
+    assert transfer_table.pretext_source("scratch-unet-2x2", 2) is None
+
+
 def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypatch):
     path = tmp_path / "cells.json"
     utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
