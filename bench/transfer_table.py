@@ -16,9 +16,14 @@ spread over seeds holds the pretext run's spread too. Then one transfer.py comma
 initialisation, task and pretext run, every cell of the table in it; the scratch rows use
 the same architecture with random weights. A pretext run folder, or a cell already in its
 row's cells file (same labels and seed, started from the pretext run of its seed), is read,
-not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs one job at a time. The table is
-written as JSON (--json, default bench/transfer.json), printed as Markdown for the README,
-and plotted (--plot, default sample/transfer.png).
+not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs
+one job at a time. The table is written as JSON (--json, default bench/transfer.json),
+printed as Markdown for the README, and plotted (--plot, default sample/transfer.png).
+
+The JSON names each cell's row, and a row whose cells file is missing (a fresh clone, a
+runs folder lost with its machine) starts from the JSON's cells of that row. A pretext run
+folder that is missing is trained again by the same command; the cells measured from its
+earlier training are kept, as cells from another draw of the same pretext run.
 
 ``--curve`` measures what the pose budget (``STEPS``) rests on: the U-Net from random
 weights, fine-tuned on every labelled digit for ``CURVE`` steps, seed 0.
@@ -114,7 +119,8 @@ def get_args(argv=None):
     parser.add_argument("--runs", default="runs/transfer", help="folder of the pretext runs and the cells' files "
                                                                 "(default runs/transfer)")
     parser.add_argument("--json", default=str(ROOT / "bench" / "transfer.json"),
-                        help="results file (default bench/transfer.json)")
+                        help="results file (default bench/transfer.json); it keeps the cells a run did "
+                             "not choose, while the tables printed and the plot show the chosen ones")
     parser.add_argument("--plot", default=str(ROOT / "sample" / "transfer.png"),
                         help="plot of accuracy against labels (default sample/transfer.png)")
     parser.add_argument("--retrain", action="store_true", help="redo pretext runs and cells that exist")
@@ -168,6 +174,11 @@ def pretext_source(init, seed):
 
 def cells_file(init, task, mode, runs):
     return pathlib.Path(runs) / "cells" / f"{init}-{task}-{mode}.json"
+
+
+def cell_key(cell):
+    """What makes a cell one cell of the table: its row, task, mode, labels and seed."""
+    return cell.get("row"), cell["task"], cell["mode"], str(cell["labels"]), cell["seed"]
 
 
 def missing(cells, labels, seeds, source=None):
@@ -373,12 +384,17 @@ def main(argv=None):
                 command = transfer_command(init, task, mode, labels, seeds, args.data, args.runs, **extra)
                 commands[f"{init} {task} {mode} seeds {' '.join(map(str, seeds))}"] = " ".join(command)
             cells_path = cells_file(init, task, mode, args.runs)
+            recorded = [c for c in table.get("cells", []) if cell_key(c)[:3] == (init, task, mode)]
+            if recorded and not cells_path.is_file():
+                # The results file names each cell's row: a fresh clone, or a runs folder lost with its
+                # machine, resumes from the cells it holds instead of measuring them all again.
+                utils.save_json(recorded, cells_path)
             if not args.collect:
                 command_for = functools.partial(transfer_command, init, task, mode, data=args.data, runs=args.runs)
                 measure(command_for, cells_path, labels, args.seeds, args.retrain,
                         group=functools.partial(by_pretext_run, init), source=functools.partial(pretext_source, init))
             if cells_path.is_file():
-                cells += [c for c in utils.load_json(cells_path)
+                cells += [{**c, "row": init} for c in utils.load_json(cells_path)
                           if str(c["labels"]) in labels and c["seed"] in args.seeds]
         if not cells:
             raise ValueError(f"no cell of the chosen rows is measured in {args.runs}/cells: run the table "
@@ -386,7 +402,12 @@ def main(argv=None):
         pretexts = {pretext_folder(name, args.runs, run_number).name:
                     " ".join(pretext_command(name, args.data, args.runs, run_number))
                     for name in PRETEXTS for run_number in range(PRETEXT_RUNS)}
-        table.update(cells=cells, pretext_commands=pretexts, transfer_commands=commands)
+        # The results file keeps the cells of rows, labels and seeds this run did not choose (a cell
+        # that names no row predates rows: its cells file holds it, and it comes back with its row).
+        chosen = {cell_key(cell) for cell in cells}
+        kept = [cell for cell in table.get("cells", []) if cell.get("row") and cell_key(cell) not in chosen]
+        table.update(cells=kept + cells, pretext_commands=pretexts,
+                     transfer_commands={**table.get("transfer_commands", {}), **commands})
         utils.save_json(table, path)
         summary = summarise(cells)
         plot(summary, args.plot)

@@ -249,6 +249,26 @@ def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypat
     assert sorted(c["seed"] for c in utils.load_json(path)) == [0, 1, 2, 3, 4]
 
 
+def test_transfer_table_resumes_from_the_results_file_alone(tmp_path, monkeypatch):
+    """A fresh clone has the results file but no runs folder: the cells it holds are read, not measured again,
+    and a run restricted to one row keeps the other rows' cells in the results file."""
+    row = {"init": "scratch 2x2 unet", "task": "pose", "mode": "linear", "labels": 100, "f1": 0.5, "seconds": 1.0,
+           "row": "scratch-unet-2x2"}
+    other = {**row, "mode": "finetune", "seed": 0}  # another row: not restored into this row's cells file
+    results = tmp_path / "transfer.json"
+    utils.save_json({"cells": [{**row, "seed": seed} for seed in (0, 1)] + [other]}, results)
+    commands = []
+    monkeypatch.setattr(transfer_table, "run", commands.append)
+    transfer_table.main(["--tasks", "pose", "--modes", "linear", "--only", "scratch-unet-2x2", "--labels", "100",
+                         "--seeds", "0", "1", "--runs", str(tmp_path / "runs"), "--json", str(results),
+                         "--plot", str(tmp_path / "transfer.png")])
+    assert commands == []  # both seeds were in the results file
+    restored = utils.load_json(transfer_table.cells_file("scratch-unet-2x2", "pose", "linear", tmp_path / "runs"))
+    assert sorted((c["seed"], c["mode"]) for c in restored) == [(0, "linear"), (1, "linear")]
+    assert sorted((c["mode"], c["seed"]) for c in utils.load_json(results)["cells"]) == [
+        ("finetune", 0), ("linear", 0), ("linear", 1)]
+
+
 @pytest.mark.parametrize(("extra", "message"), [([], "no cell of the chosen rows"),
                                                (["--curve"], "no cell of the curve")])
 def test_transfer_table_collect_without_cells_is_one_line(tmp_path, extra, message):
