@@ -307,7 +307,8 @@ def plot(summary, path):
         # One colour per row, the same in both panels (a row missing from one panel must not shift the
         # others), from a palette of 20: the pose table has more rows than the default cycle's 10.
         # tab20 pairs each hue dark then light; the dark ten come first so that neighbours differ.
-        palette = plt.get_cmap("tab20").colors[::2] + plt.get_cmap("tab20").colors[1::2]
+        tab20 = plt.get_cmap("tab20").colors
+        palette = tab20[::2] + tab20[1::2]
         colours = {init: palette[i % len(palette)] for i, init in enumerate(inits)}
         for col, mode in enumerate(MODES):
             ax = axes[row, col]
