@@ -385,11 +385,12 @@ def main(argv=None):
                 command = transfer_command(init, task, mode, labels, seeds, args.data, args.runs, **extra)
                 commands[f"{init} {task} {mode} seeds {' '.join(map(str, seeds))}"] = " ".join(command)
             cells_path = cells_file(init, task, mode, args.runs)
-            recorded = [c for c in table.get("cells", []) if cell_key(c)[:3] == (init, task, mode)]
-            if recorded and not cells_path.is_file():
+            if not cells_path.is_file():
                 # The results file names each cell's row: a fresh clone, or a runs folder lost with its
                 # machine, resumes from the cells it holds instead of measuring them all again.
-                utils.save_json(recorded, cells_path)
+                recorded = [c for c in table.get("cells", []) if cell_key(c)[:3] == (init, task, mode)]
+                if recorded:
+                    utils.save_json(recorded, cells_path)
             if not args.collect:
                 command_for = functools.partial(transfer_command, init, task, mode, data=args.data, runs=args.runs)
                 measure(command_for, cells_path, labels, args.seeds, args.retrain,
