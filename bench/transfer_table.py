@@ -176,6 +176,40 @@ def cells_file(init, task, mode, runs):
     return pathlib.Path(runs) / "cells" / f"{init}-{task}-{mode}.json"
 
 
+# What each part of the table reads from a cell: a cells file to know what is measured, the
+# results file to restore a row, the summary to make the tables (and each task's HEADLINE
+# score), the curve its table.
+MEASURED_KEYS = ("labels", "seed")
+RESTORED_KEYS = ("task", "mode", "labels", "seed")
+SUMMARY_KEYS = ("init", "task", "mode", "labels", "seed", "seconds")
+CURVE_KEYS = ("steps", "f1", "f1_1px", "precision", "recall", "seconds")
+
+
+def checked_cells(cells, path, keys, scored=False):
+    """``cells`` read from ``path``, after checking each is a dict with ``keys`` (and, if ``scored``, its task's score).
+
+    Raises:
+        ValueError: naming the file and the first cell that is not what transfer.py writes.
+    """
+    if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
+        raise ValueError(f"{path}: its cells are not a list of JSON objects, one per cell as transfer.py writes")
+    for number, cell in enumerate(cells):
+        lacking = [key for key in keys if key not in cell]
+        if scored and not lacking:
+            if cell["task"] not in HEADLINE:
+                raise ValueError(f"{path}: cell {number} has an unknown task {cell['task']!r} "
+                                 f"(known: {', '.join(HEADLINE)})")
+            lacking = [HEADLINE[cell["task"]]] if HEADLINE[cell["task"]] not in cell else []
+        if lacking:
+            raise ValueError(f"{path}: cell {number} lacks {', '.join(lacking)}, which a transfer.py cell has")
+    return cells
+
+
+def load_cells(path, keys=MEASURED_KEYS, scored=False):
+    """The cells of a cells file, checked as ``checked_cells`` does."""
+    return checked_cells(utils.load_json(path), path, keys, scored)
+
+
 def cell_key(cell):
     """What makes a cell one cell of the table: its row, task, mode, labels and seed."""
     return cell.get("row"), cell["task"], cell["mode"], str(cell["labels"]), cell["seed"]
@@ -214,14 +248,14 @@ def measure(command_for, path, labels, seeds, retrain, group=None, source=None):
     file, merged into the cells file once it ends, so a stopped run loses only its own cells.
     """
     group = group or (lambda chosen: [({}, chosen)])
-    done = utils.load_json(path) if path.is_file() else []
+    done = load_cells(path) if path.is_file() else []
     todo = [(chosen_labels, part, extra)
             for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds, source)
             for extra, part in group(chosen_seeds)]
     for chosen_labels, chosen_seeds, extra in todo:
         part = path.with_name(path.stem + ".part.json")
         run(command_for(chosen_labels, chosen_seeds, json=part, **extra))
-        fresh = utils.load_json(part)
+        fresh = load_cells(part)
         keys = {(str(cell["labels"]), cell["seed"]) for cell in fresh}  # a cells file holds one task and mode
         done = [c for c in done if (str(c["labels"]), c["seed"]) not in keys] + fresh
         utils.save_json(done, path)
@@ -342,15 +376,15 @@ def curve(args):
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
     for steps in CURVE:
-        done = utils.load_json(path) if path.is_file() else []
+        done = load_cells(path, ("steps",)) if path.is_file() else []
         if args.collect or any(cell.get("steps") == steps for cell in done) and not args.retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
         run(transfer_command(init, task, mode, ["all"], [0], args.data, args.runs, json=part, steps=steps))
-        done = [cell for cell in done if cell.get("steps") != steps] + utils.load_json(part)
+        done = [cell for cell in done if cell.get("steps") != steps] + load_cells(part, ("steps",))
         utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
         part.unlink()
-    cells = [cell for cell in (utils.load_json(path) if path.is_file() else []) if cell.get("steps") in CURVE]
+    cells = [cell for cell in (load_cells(path, CURVE_KEYS) if path.is_file() else []) if cell["steps"] in CURVE]
     if not cells:
         raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
     lines = ["| steps | F1 within 2 px | within 1 px | precision | recall | seconds |", "|---|---|---|---|---|---|"]
@@ -365,6 +399,9 @@ def main(argv=None):
     def work():
         path = pathlib.Path(args.json)
         table = utils.load_json(path) if path.is_file() else {}
+        if not isinstance(table, dict):
+            raise ValueError(f"{path} is not a transfer table's results file (a JSON object with its cells)")
+        checked_cells(table.get("cells", []), path, RESTORED_KEYS)
         if args.curve:
             table["curve"], markdown_curve = curve(args)
             utils.save_json(table, path)
@@ -396,7 +433,7 @@ def main(argv=None):
                 measure(command_for, cells_path, labels, args.seeds, args.retrain,
                         group=functools.partial(by_pretext_run, init), source=functools.partial(pretext_source, init))
             if cells_path.is_file():
-                cells += [{**c, "row": init} for c in utils.load_json(cells_path)
+                cells += [{**c, "row": init} for c in load_cells(cells_path, SUMMARY_KEYS, scored=True)
                           if str(c["labels"]) in labels and c["seed"] in args.seeds]
         if not cells:
             raise ValueError(f"no cell of the chosen rows is measured in {args.runs}/cells: run the table "

@@ -282,6 +282,36 @@ def test_transfer_table_collect_without_cells_is_one_line(tmp_path, extra, messa
     assert not (tmp_path / "t.json").exists() and not (tmp_path / "t.png").exists()
 
 
+CELL = {"init": "scratch 2x2 unet", "task": "pose", "mode": "linear", "labels": 100, "seed": 0, "f1": 0.5,
+        "seconds": 1.0}
+
+
+@pytest.mark.parametrize(("cells", "results", "message"), [
+    ([{k: v for k, v in CELL.items() if k != "seed"}], None, "cell 0 lacks seed"),
+    ([CELL, {k: v for k, v in CELL.items() if k != "f1"}], None, "cell 1 lacks f1"),
+    ([{**CELL, "task": "poses"}], None, "cell 0 has an unknown task 'poses'"),
+    ({"cells": [CELL]}, None, "its cells are not a list of JSON objects"),
+    ([CELL], [CELL], "is not a transfer table's results file"),
+    ([CELL], {"cells": [{k: v for k, v in CELL.items() if k != "task"}]}, "cell 0 lacks task"),
+])
+def test_transfer_table_names_the_file_and_cell_it_cannot_read(tmp_path, cells, results, message):
+    """A cells or results file that is not what transfer.py and the table write ends in one line naming it."""
+    cells_path = transfer_table.cells_file("scratch-unet-2x2", "pose", "linear", tmp_path / "runs")
+    cells_path.parent.mkdir(parents=True)
+    utils.save_json(cells, cells_path)
+    json_path = tmp_path / "t.json"
+    if results is not None:
+        utils.save_json(results, json_path)
+    with pytest.raises(SystemExit) as stop:
+        transfer_table.main(["--collect", "--tasks", "pose", "--modes", "linear", "--only", "scratch-unet-2x2",
+                             "--labels", "100", "--seeds", "0", "--runs", str(tmp_path / "runs"),
+                             "--json", str(json_path), "--plot", str(tmp_path / "t.png")])
+    named = json_path if results is not None else cells_path
+    assert str(stop.value.code).startswith(f"transfer_table.py: error: {named}")
+    assert message in str(stop.value.code) and "\n" not in str(stop.value.code)
+    assert not (tmp_path / "t.png").exists()
+
+
 @pytest.mark.parametrize("modes", [["linear"], ["finetune"], ["linear", "finetune"]])
 def test_transfer_table_plot_has_a_legend_whichever_modes_it_holds(tmp_path, monkeypatch, modes):
     import matplotlib.pyplot as plt
