@@ -178,10 +178,11 @@ def cells_file(init, task, mode, runs):
 
 # What each part of the table reads from a cell: a cells file to know what is measured, the
 # results file to restore a row, the summary to make the tables (and each task's HEADLINE
-# score), the curve its table.
+# score), the curve's file to know which budgets are measured and then its table.
 MEASURED_KEYS = ("labels", "seed")
 RESTORED_KEYS = ("task", "mode", "labels", "seed")
 SUMMARY_KEYS = ("init", "task", "mode", "labels", "seed", "seconds")
+CURVE_MEASURED_KEYS = ("steps",)
 CURVE_KEYS = ("steps", "f1", "f1_1px", "precision", "recall", "seconds")
 
 
@@ -376,12 +377,12 @@ def curve(args):
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
     for steps in CURVE:
-        done = load_cells(path, ("steps",)) if path.is_file() else []
+        done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() else []
         if args.collect or any(cell.get("steps") == steps for cell in done) and not args.retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
         run(transfer_command(init, task, mode, ["all"], [0], args.data, args.runs, json=part, steps=steps))
-        done = [cell for cell in done if cell.get("steps") != steps] + load_cells(part, ("steps",))
+        done = [cell for cell in done if cell.get("steps") != steps] + load_cells(part, CURVE_MEASURED_KEYS)
         utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
         part.unlink()
     cells = [cell for cell in (load_cells(path, CURVE_KEYS) if path.is_file() else []) if cell["steps"] in CURVE]
