@@ -376,13 +376,13 @@ def curve(args):
     """Measures the pose budget's curve (``CURVE``); returns its cells and the Markdown table of them."""
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
-    for steps in CURVE:
+    for steps in [] if args.collect else CURVE:
         done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() else []
-        if args.collect or any(cell.get("steps") == steps for cell in done) and not args.retrain:
+        if any(cell["steps"] == steps for cell in done) and not args.retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
         run(transfer_command(init, task, mode, ["all"], [0], args.data, args.runs, json=part, steps=steps))
-        done = [cell for cell in done if cell.get("steps") != steps] + load_cells(part, CURVE_MEASURED_KEYS)
+        done = [cell for cell in done if cell["steps"] != steps] + load_cells(part, CURVE_MEASURED_KEYS)
         utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
         part.unlink()
     cells = [cell for cell in (load_cells(path, CURVE_KEYS) if path.is_file() else []) if cell["steps"] in CURVE]

@@ -269,6 +269,28 @@ def test_transfer_table_resumes_from_the_results_file_alone(tmp_path, monkeypatc
         ("finetune", 0), ("linear", 0), ("linear", 1)]
 
 
+@pytest.mark.parametrize("collect", [False, True])
+def test_transfer_table_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypatch, collect):
+    """--curve resumes: a budget in its cells file is not trained again, and --collect trains none."""
+    curve_cell = {"f1": 0.5, "f1_1px": 0.4, "precision": 0.6, "recall": 0.4, "seconds": 1.0}
+    path = tmp_path / "runs" / "cells" / "curve-scratch-unet-2x2-pose-finetune.json"
+    path.parent.mkdir(parents=True)
+    utils.save_json([{**curve_cell, "steps": transfer_table.CURVE[0]}], path)
+    trained = []
+
+    def fake_run(command):  # writes the part file transfer.py would, for the --steps it was given
+        steps = int(command[command.index("--steps") + 1])
+        trained.append(steps)
+        utils.save_json([{**curve_cell, "steps": steps}], command[command.index("--json") + 1])
+
+    monkeypatch.setattr(transfer_table, "run", fake_run)
+    transfer_table.main(["--curve", *(["--collect"] if collect else []), "--runs", str(tmp_path / "runs"),
+                         "--json", str(tmp_path / "t.json"), "--plot", str(tmp_path / "t.png")])
+    assert trained == ([] if collect else transfer_table.CURVE[1:])
+    measured = transfer_table.CURVE[:1] if collect else transfer_table.CURVE
+    assert [c["steps"] for c in utils.load_json(tmp_path / "t.json")["curve"]] == measured
+
+
 @pytest.mark.parametrize(("extra", "message"), [([], "no cell of the chosen rows"),
                                                (["--curve"], "no cell of the curve")])
 def test_transfer_table_collect_without_cells_is_one_line(tmp_path, extra, message):
