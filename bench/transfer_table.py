@@ -336,7 +336,7 @@ def plot(summary, path):
     import matplotlib.pyplot as plt
 
     tasks = sorted({key[0] for key in summary}, key=TASKS.index)
-    fig, axes = plt.subplots(len(tasks), len(MODES), figsize=(11, 4 * len(tasks)), squeeze=False)
+    fig, axes = plt.subplots(len(tasks), len(MODES), figsize=(12, 4 * len(tasks)), squeeze=False)
     for row, task in enumerate(tasks):
         inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
         # One colour per row, the same in both panels (a row missing from one panel must not shift the
@@ -361,14 +361,14 @@ def plot(summary, path):
                            "pose": "test keypoint F1 within 2 px (%)"}[task])
             ax.set_title(f"{task}, {mode}")
             ax.grid(alpha=0.3)
-        # Each task its own legend (colours follow its rows), on the right-most panel that has lines:
-        # a table of one mode has none in the other.
+        # Each task its own legend (colours follow its rows), beside the right-most panel that has lines
+        # (a table of one mode has none in the other): inside, a dozen rows would cover points.
         drawn = [ax for ax in axes[row] if ax.get_legend_handles_labels()[0]]
         if drawn:
-            drawn[-1].legend(fontsize=7, loc="lower right")
+            drawn[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
+        fig.savefig(tmp, dpi=90, format="png", bbox_inches="tight")  # the legends stand outside the panels
     plt.close(fig)
 
 
