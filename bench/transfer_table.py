@@ -376,8 +376,9 @@ def curve(args):
     """Measures the pose budget's curve (``CURVE``); returns its cells and the Markdown table of them."""
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
+    # Read once: the loop itself rewrites the file after each budget it measures.
+    done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() and not args.collect else []
     for steps in [] if args.collect else CURVE:
-        done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() else []
         if any(cell["steps"] == steps for cell in done) and not args.retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
