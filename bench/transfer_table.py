@@ -85,12 +85,11 @@ CLASSIFY = [*(f"{kind}-transformer-{grid}" for kind in ("scratch", "jigsaw") for
 # and without its edge bias.
 POSE = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap", "jigsaw-unet-3x3",
         "jigsaw-unet-4x4", *[name for name in INITS if "default" in name]]
-# (task, mode) -> (labels, initialisations). Fine-tuning on every digit is left out of
-# classification (it is the costly cell, and few labels are the question); keypoints only
-# for the two plain 2x2 networks (a canvas is six times the pixels of a digit).
+# (task, mode) -> (labels, initialisations). Keypoints only for the two plain 2x2 networks
+# (a canvas is six times the pixels of a digit).
 CELLS = {
     ("classify", "linear"): (["100", "1000", "all"], CLASSIFY),
-    ("classify", "finetune"): (["100", "1000"], CLASSIFY),
+    ("classify", "finetune"): (["100", "1000", "all"], CLASSIFY),
     ("keypoints", "linear"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
     ("keypoints", "finetune"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
     ("pose", "linear"): (["100", "1000", "all"], POSE),
