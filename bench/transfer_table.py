@@ -9,7 +9,7 @@
 
 First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
 4x4, the original U-Net's at 2x2 (with and without its shortcut, ``--gap``), 3x3 and 4x4,
-the default piece transformer's at 2x2 with and without its edge bias, and the control
+the default piece transformer's at 2x2 (with and without its edge bias), 3x3 and 4x4, and the control
 pretext (denoising) of the 2x2 networks. Each pretext is trained ``PRETEXT_RUNS`` times
 (``--seed`` 0, 1, 2): downstream seed ``s`` starts from run ``s % PRETEXT_RUNS``, so a cell's
 spread over seeds holds the pretext run's spread too. Then one transfer.py command per
@@ -63,6 +63,8 @@ PRETEXTS = {
                          "--warmup-steps", "0"],
     "jigsaw-transformer-2x2-default": ["--grid", "2", "--epochs", "4", *DEFAULT],
     "jigsaw-transformer-2x2-default-no-edge-bias": ["--grid", "2", "--epochs", "4", *NO_EDGE_BIAS],
+    "jigsaw-transformer-3x3-default": ["--grid", "3", "--epochs", "3", *DEFAULT],
+    "jigsaw-transformer-4x4-default": ["--grid", "4", "--epochs", "2", *DEFAULT],
     "denoise-transformer-2x2-default": ["--grid", "2", "--epochs", "4", "--pretext", "denoise", *DEFAULT],
 }
 SCRATCH = {
@@ -72,6 +74,10 @@ SCRATCH = {
     "scratch-unet-2x2": ["--scratch", "--grid", "2", "--arch", "unet"],
     "scratch-transformer-2x2-default": ["--scratch", "--grid", "2", *DEFAULT],
     "scratch-transformer-2x2-default-no-edge-bias": ["--scratch", "--grid", "2", *NO_EDGE_BIAS],
+    # The transformer's body depends on the grid (its pieces' size and number), so each grid of
+    # its jigsaw has random weights of its own to beat.
+    "scratch-transformer-3x3-default": ["--scratch", "--grid", "3", *DEFAULT],
+    "scratch-transformer-4x4-default": ["--scratch", "--grid", "4", *DEFAULT],
 }
 INITS = [*SCRATCH, *PRETEXTS]
 PRETEXT_RUNS = 3  # runs of each pretext (--seed 0, 1, 2); downstream seed s starts from run s % 3
@@ -81,8 +87,8 @@ CLASSIFY = [*(f"{kind}-transformer-{grid}" for kind in ("scratch", "jigsaw") for
 # Digit pose, the paper's setting: a heatmap network pretrained on the very digits it then
 # learns keypoints on. The U-Net (fully convolutional, as the paper's networks are; its
 # random weights are the baseline at every grid, since its body does not depend on the
-# grid; at 3x3 it sees the digits padded to 30 px), and the default piece transformer with
-# and without its edge bias.
+# grid; at 3x3 it sees the digits padded to 30 px), and the default piece transformer at each
+# grid from random weights of that grid and from its jigsaw, at 2x2 also without its edge bias.
 POSE = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap", "jigsaw-unet-3x3",
         "jigsaw-unet-4x4", *[name for name in INITS if "default" in name]]
 # (task, mode) -> (labels, initialisations). Keypoints only for the two plain 2x2 networks

@@ -128,7 +128,7 @@ def test_every_command_of_the_transfer_table_is_valid():
     assert len(folders) == len(transfer_table.PRETEXTS) * transfer_table.PRETEXT_RUNS  # no two runs share a folder
     args = transfer_table.get_args([])
     plan = transfer_table.planned(args)
-    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 11 + 2 * 6 + 2 * 11
+    assert len({(init, task, mode) for init, task, mode, _ in plan}) == len(plan) == 2 * 11 + 2 * 6 + 2 * 15
     assert {init for init, *_ in plan} == set(transfer_table.INITS)  # every pretext run is used by some cell
     for init, task, mode, labels in plan:
         for extra, seeds in transfer_table.by_pretext_run(init, [0, 1, 2, 3, 4]):
