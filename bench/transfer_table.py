@@ -367,10 +367,15 @@ def plot(summary, path):
             ax.set_title(f"{task}, {mode}")
             ax.grid(alpha=0.3)
         # Each task its own legend (colours follow its rows), beside the right-most panel that has lines
-        # (a table of one mode has none in the other): inside, a dozen rows would cover points.
+        # (a table of one mode has none in the other): inside, a dozen rows would cover points. It
+        # names every row of the task, also those measured in one mode only, in the table's order.
         drawn = [ax for ax in axes[row] if ax.get_legend_handles_labels()[0]]
+        handles = {}
+        for ax in drawn:
+            handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
         if drawn:
-            drawn[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+            drawn[-1].legend([handles[init] for init in inits], inits, fontsize=7, loc="upper left",
+                             bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png", bbox_inches="tight")  # the legends stand outside the panels

@@ -352,6 +352,20 @@ def test_transfer_table_plot_has_a_legend_whichever_modes_it_holds(tmp_path, mon
     figures[0].clf()
 
 
+def test_transfer_table_plot_legend_names_rows_measured_in_one_mode_only(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
+    both, frozen_only = "scratch 2x2 unet", "jigsaw 3x3 unet"  # the fine-tuned panel lacks the second row
+    cells = [{"task": "pose", "labels": 100, "mode": mode, "init": init, "seed": 0, "f1": 0.5, "seconds": 1.0}
+             for mode, init in (("linear", both), ("finetune", both), ("linear", frozen_only))]
+    transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
+    legends = [ax.get_legend() for ax in figures[0].axes if ax.get_legend() is not None]
+    assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [[both, frozen_only]]
+    figures[0].clf()
+
+
 def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
