@@ -350,6 +350,7 @@ def plot(summary, path):
         tab20 = plt.get_cmap("tab20").colors
         palette = tab20[::2] + tab20[1::2]
         colours = {init: palette[i % len(palette)] for i, init in enumerate(inits)}
+        handles, legend_ax = {}, None  # each row's line (either panel's) and the right-most panel with lines
         for col, mode in enumerate(MODES):
             ax = axes[row, col]
             for init in inits:
@@ -357,9 +358,11 @@ def plot(summary, path):
                                  and k[3] == init), key=lambda p: p[0])
                 xs = [60000 if x == float("inf") else x for x, _ in points]
                 if xs:
-                    ax.errorbar(xs, [100 * v[0] for _, v in points], yerr=[100 * v[1] for _, v in points],
-                                marker="o", capsize=3, label=init, color=colours[init],
-                                linestyle="--" if "scratch" in init else "-")
+                    handles[init] = ax.errorbar(xs, [100 * v[0] for _, v in points],
+                                                yerr=[100 * v[1] for _, v in points], marker="o", capsize=3,
+                                                label=init, color=colours[init],
+                                                linestyle="--" if "scratch" in init else "-")
+                    legend_ax = ax
             ax.set_xscale("log")
             ax.set_xlabel("labelled canvases" if task == "keypoints" else "labelled digits")
             ax.set_ylabel({"classify": "test accuracy (%)", "keypoints": "test digits found (%)",
@@ -369,12 +372,8 @@ def plot(summary, path):
         # Each task its own legend (colours follow its rows), beside the right-most panel that has lines
         # (a table of one mode has none in the other): inside, a dozen rows would cover points. It
         # names every row of the task, also those measured in one mode only, in the table's order.
-        drawn = [ax for ax in axes[row] if ax.get_legend_handles_labels()[0]]
-        handles = {}
-        for ax in drawn:
-            handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
-        if drawn:
-            drawn[-1].legend([handles[init] for init in inits], inits, fontsize=7, loc="upper left",
+        if legend_ax is not None:
+            legend_ax.legend([handles[init] for init in inits], inits, fontsize=7, loc="upper left",
                              bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
