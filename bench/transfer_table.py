@@ -130,7 +130,8 @@ def get_args(argv=None):
                         help="plot of accuracy against labels (default sample/transfer.png)")
     parser.add_argument("--retrain", action="store_true", help="redo pretext runs and cells that exist")
     parser.add_argument("--collect", action="store_true",
-                        help="run nothing: make the table, the JSON and the plot from the cells already measured")
+                        help="run nothing: make the table, the JSON and the plot from the cells already measured "
+                             "(the commands the JSON holds are kept)")
     parser.add_argument("--curve", action="store_true",
                         help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
                              f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
@@ -452,6 +453,11 @@ def main(argv=None):
         pretexts = {pretext_folder(name, args.runs, run_number).name:
                     " ".join(pretext_command(name, args.data, args.runs, run_number))
                     for name in PRETEXTS for run_number in range(PRETEXT_RUNS)}
+        if args.collect:
+            # Collecting runs nothing, so the commands that made the cells stay as stored: its --data
+            # and --runs (by default the bundled sample) made none of them.
+            pretexts.update(table.get("pretext_commands", {}))
+            commands.update(table.get("transfer_commands", {}))
         # The results file keeps the cells of rows, labels and seeds this run did not choose (a cell
         # that names no row predates rows: its cells file holds it, and it comes back with its row).
         chosen = {cell_key(cell) for cell in cells}

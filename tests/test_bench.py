@@ -334,6 +334,26 @@ def test_transfer_table_names_the_file_and_cell_it_cannot_read(tmp_path, cells, 
     assert not (tmp_path / "t.png").exists()
 
 
+def test_transfer_table_collect_keeps_the_commands_it_holds(tmp_path):
+    """--collect runs nothing, so its own --data and --runs must not rewrite the commands that made the cells."""
+    cells_path = transfer_table.cells_file("scratch-unet-2x2", "pose", "linear", tmp_path / "runs")
+    cells_path.parent.mkdir(parents=True)
+    utils.save_json([CELL], cells_path)
+    key = "scratch-unet-2x2 pose linear seeds 0"
+    stored = {"pretext_commands": {"jigsaw-unet-2x2": "python train.py --data mnist.npz"},
+              "transfer_commands": {key: "python transfer.py --data mnist.npz"}}
+    json_path = tmp_path / "t.json"
+    utils.save_json({"cells": [], **stored}, json_path)
+    transfer_table.main(["--collect", "--tasks", "pose", "--modes", "linear", "--only", "scratch-unet-2x2",
+                         "--labels", "100", "--seeds", "0", "--runs", str(tmp_path / "runs"),
+                         "--json", str(json_path), "--plot", str(tmp_path / "t.png")])
+    table = utils.load_json(json_path)
+    assert table["pretext_commands"]["jigsaw-unet-2x2"] == stored["pretext_commands"]["jigsaw-unet-2x2"]
+    assert table["transfer_commands"] == stored["transfer_commands"]
+    assert "--data sample" in table["pretext_commands"]["jigsaw-unet-3x3"]  # a command it lacked is added
+    assert [cell["f1"] for cell in table["cells"]] == [CELL["f1"]]
+
+
 @pytest.mark.parametrize("modes", [["linear"], ["finetune"], ["linear", "finetune"]])
 def test_transfer_table_plot_has_a_legend_whichever_modes_it_holds(tmp_path, monkeypatch, modes):
     import matplotlib.pyplot as plt
