@@ -414,6 +414,11 @@ def main(argv=None):
         if not isinstance(table, dict):
             raise ValueError(f"{path} is not a transfer table's results file (a JSON object with its cells)")
         checked_cells(table.get("cells", []), path, RESTORED_KEYS)
+        for key in ("pretext_commands", "transfer_commands"):
+            stored = table.get(key, {})
+            if not isinstance(stored, dict) or not all(isinstance(line, str) for line in stored.values()):
+                raise ValueError(f"{path}: its {key} are not a JSON object of command lines by name, "
+                                 "as the table writes")
         if args.curve:
             table["curve"], markdown_curve = curve(args)
             utils.save_json(table, path)

@@ -315,6 +315,8 @@ CELL = {"init": "scratch 2x2 unet", "task": "pose", "mode": "linear", "labels": 
     ({"cells": [CELL]}, None, "its cells are not a list of JSON objects"),
     ([CELL], [CELL], "is not a transfer table's results file"),
     ([CELL], {"cells": [{k: v for k, v in CELL.items() if k != "task"}]}, "cell 0 lacks task"),
+    ([CELL], {"cells": [], "pretext_commands": ["python train.py"]}, "its pretext_commands are not"),
+    ([CELL], {"cells": [], "transfer_commands": {"a": 1}}, "its transfer_commands are not"),
 ])
 def test_transfer_table_names_the_file_and_cell_it_cannot_read(tmp_path, cells, results, message):
     """A cells or results file that is not what transfer.py and the table write ends in one line naming it."""
