@@ -18,7 +18,9 @@ the same architecture with random weights. A pretext run folder, or a cell alrea
 row's cells file (same labels and seed, started from the pretext run of its seed), is read,
 not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs
 one job at a time. The table is written as JSON (--json, default bench/transfer.json),
-printed as Markdown for the README, and plotted (--plot, default sample/transfer.png).
+printed as Markdown for the README (then each pretrained row minus random weights, the
+denoising control and its other baselines, paired by seed), and plotted (--plot, default
+sample/transfer.png).
 
 The JSON names each cell's row, and a row whose cells file is missing (a fresh clone, a
 runs folder lost with its machine) starts from the JSON's cells of that row. A pretext run
@@ -323,6 +325,67 @@ def markdown(summary):
     return "\n\n".join(tables)
 
 
+def baselines(row):
+    """``{against: row}``: the rows a pretrained ``row`` is paired with, seed by seed.
+
+    Random weights of its network (of its own grid where the body depends on the grid, as the
+    piece transformer's does; the U-Net's does not), the denoising control of its network, for a
+    jigsaw without its shortcut the jigsaw with it, and for a harder jigsaw the 2x2 one.
+    """
+    kind, arch, grid, *suffix = row.split("-", 3)
+    suffix = f"-{suffix[0]}" if suffix else ""
+    flavour = "-default" if suffix.startswith("-default") else ""
+    jigsaw = kind == "jigsaw"
+    candidates = {
+        "random weights": [f"scratch-{arch}-{grid}{suffix}", f"scratch-{arch}-{grid}{flavour}",
+                           f"scratch-{arch}-2x2{flavour}"],
+        "denoising": [f"denoise-{arch}-2x2{flavour}"] if jigsaw else [],
+        "the jigsaw with its shortcut": [row.removesuffix("-gap").removesuffix("-no-edge-bias")],
+        "the 2x2 jigsaw": [f"jigsaw-{arch}-2x2{flavour}"] if jigsaw and grid != "2x2" else [],
+    }
+    found = {against: [name for name in names if name in INITS and name != row]
+             for against, names in candidates.items()}
+    return {against: names[0] for against, names in found.items() if names}
+
+
+def paired(cells):
+    """One Markdown table per task: each pretrained row minus the rows ``baselines`` names, seed by seed.
+
+    Args:
+        cells: transfer.py cells, each with its ``row`` (a name in ``INITS``).
+
+    Returns:
+        The tables; a cell reads "+2.5 (4/5: -1.0..+6.0)": the mean difference of the headline score in
+        points, at how many of the seeds both rows have the row is above, and the smallest and largest
+        difference. "" when no two rows share a seed.
+    """
+    scores = {(c["task"], str(c["labels"]), c["mode"], c["row"], c["seed"]): 100 * c[HEADLINE[c["task"]]]
+              for c in cells}
+    names = {c["row"]: c["init"] for c in cells}
+    tables = []
+    for task in sorted({key[0] for key in scores}, key=TASKS.index):
+        columns = sorted({key[1:3] for key in scores if key[0] == task},
+                         key=lambda k: (label_order(k[0]), MODES.index(k[1])))
+        lines = []
+        rows = {key[3] for key in scores if key[0] == task and key[3] not in SCRATCH}
+        for row in sorted(rows, key=lambda r: init_order(names[r])):
+            for against, baseline in baselines(row).items():
+                values = []
+                for labels, mode in columns:
+                    seeds = sorted({key[4] for key in scores if key[:4] == (task, labels, mode, row)})
+                    diffs = [scores[(task, labels, mode, row, seed)] - scores[(task, labels, mode, baseline, seed)]
+                             for seed in seeds if (task, labels, mode, baseline, seed) in scores]
+                    values.append(f"{np.mean(diffs):+.1f} ({sum(d > 0 for d in diffs)}/{len(diffs)}: "
+                                  f"{min(diffs):+.1f}..{max(diffs):+.1f})" if diffs else "")
+                if any(values):
+                    lines.append(f"| {names[row]} | {against} | " + " | ".join(values) + " |")
+        if lines:
+            tables.append("\n".join([f"| {task}, paired by seed: initialisation | minus | "
+                                     + " | ".join(f"{n} {m}" for n, m in columns) + " |",
+                                     "|---|---|" + "---|" * len(columns), *lines]))
+    return "\n\n".join(tables)
+
+
 def init_order(init):
     """Table order of a cell's ``init`` (``transfer.init_name``: "jigsaw 2x2 unet gap 2", "scratch 2x2 transformer
     piece-filters 16 edge-bias learned"): network, grid, then scratch, control, jigsaw, and each with its
@@ -473,6 +536,9 @@ def main(argv=None):
         summary = summarise(cells)
         plot(summary, args.plot)
         print(markdown(summary))
+        pairs = paired(cells)
+        if pairs:
+            print(f"\n{pairs}")
 
     run_script("transfer_table.py", work)
 

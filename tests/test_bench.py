@@ -192,6 +192,40 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
     assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]
 
 
+@pytest.mark.parametrize(("row", "expected"), [
+    ("jigsaw-unet-3x3", {"random weights": "scratch-unet-2x2", "denoising": "denoise-unet-2x2",
+                         "the 2x2 jigsaw": "jigsaw-unet-2x2"}),  # the U-Net's body does not depend on the grid
+    ("jigsaw-unet-2x2-gap", {"random weights": "scratch-unet-2x2", "denoising": "denoise-unet-2x2",
+                             "the jigsaw with its shortcut": "jigsaw-unet-2x2"}),
+    ("jigsaw-transformer-4x4-default", {"random weights": "scratch-transformer-4x4-default",
+                                        "denoising": "denoise-transformer-2x2-default",
+                                        "the 2x2 jigsaw": "jigsaw-transformer-2x2-default"}),
+    ("jigsaw-transformer-2x2-default-no-edge-bias", {
+        "random weights": "scratch-transformer-2x2-default-no-edge-bias",
+        "denoising": "denoise-transformer-2x2-default",
+        "the jigsaw with its shortcut": "jigsaw-transformer-2x2-default"}),
+    ("denoise-transformer-2x2", {"random weights": "scratch-transformer-2x2"}),
+])
+def test_transfer_table_pairs_each_pretrained_row_with_its_baselines(row, expected):
+    assert transfer_table.baselines(row) == expected
+
+
+def test_transfer_table_pairs_cells_by_seed():
+    def cell(row, init, seed, f1, labels=100):
+        return {"row": row, "init": init, "task": "pose", "mode": "finetune", "labels": labels, "seed": seed, "f1": f1}
+
+    cells = [cell("scratch-unet-2x2", "scratch 2x2 unet", 0, 0.50),
+             cell("scratch-unet-2x2", "scratch 2x2 unet", 1, 0.40),
+             cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 0, 0.49), cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 1, 0.46),
+             cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 2, 0.90),  # no seed 2 from random weights: not paired
+             cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 0, 0.60, labels="all")]  # no random weights at all labels
+    lines = transfer_table.paired(cells).splitlines()
+    assert lines[0] == "| pose, paired by seed: initialisation | minus | 100 finetune | all finetune |"
+    # One line: no denoising cells to pair with, and random weights are no pretrained row.
+    assert lines[2:] == ["| jigsaw 2x2 unet | random weights | +2.5 (1/2: -1.0..+6.0) |  |"]
+    assert transfer_table.paired(cells[:2]) == ""
+
+
 def test_transfer_table_runs_only_the_cells_not_yet_measured():
     done = [{"labels": label, "mode": "linear", "seed": seed} for label in (100, "all") for seed in (0, 1, 2)]
     done.append({"labels": 1000, "mode": "linear", "seed": 0})
