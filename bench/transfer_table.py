@@ -302,8 +302,7 @@ def markdown(summary):
     tables = []
     for task in sorted({key[0] for key in summary}, key=TASKS.index):
         inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
-        columns = sorted({key[1:3] for key in summary if key[0] == task},
-                         key=lambda k: (label_order(k[0]), MODES.index(k[1])))
+        columns = sorted({key[1:3] for key in summary if key[0] == task}, key=column_order)
         lines = [f"| {task}: initialisation | " + " | ".join(f"{n} {m}" for n, m in columns) + " |",
                  "|---|" + "---|" * len(columns)]
         for init in inits:
@@ -364,8 +363,7 @@ def paired(cells):
     names = {c["row"]: c["init"] for c in cells}
     tables = []
     for task in sorted({key[0] for key in scores}, key=TASKS.index):
-        columns = sorted({key[1:3] for key in scores if key[0] == task},
-                         key=lambda k: (label_order(k[0]), MODES.index(k[1])))
+        columns = sorted({key[1:3] for key in scores if key[0] == task}, key=column_order)
         lines = []
         rows = {key[3] for key in scores if key[0] == task and key[3] not in SCRATCH}
         for row in sorted(rows, key=lambda r: init_order(names[r])):
@@ -399,6 +397,11 @@ def init_order(init):
 
 def label_order(labels):
     return float("inf") if labels == "all" else int(labels)
+
+
+def column_order(column):
+    """Table order of a ``(labels, mode)`` column: by labels, then frozen before fine-tuned."""
+    return label_order(column[0]), MODES.index(column[1])
 
 
 def plot(summary, path):
