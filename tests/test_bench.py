@@ -5,6 +5,7 @@ No benchmark figure is asserted here: figures live in bench/results.json and the
 
 import functools
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -437,3 +438,19 @@ def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, 
     assert len(set(finetune.values())) == len(inits)
     assert linear == {init: finetune[init] for init in inits[1:]}
     figures[0].clf()
+
+
+def test_readme_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
+    """Each table of the README's transfer section is, row for row, what `--collect` prints from
+    bench/transfer.json (restored into an empty runs folder, as in a fresh clone), so no figure there can
+    drift from the cells that made it."""
+    results = tmp_path / "transfer.json"
+    shutil.copyfile(ROOT / "bench" / "transfer.json", results)
+    transfer_table.main(["--collect", "--runs", str(tmp_path / "runs"), "--json", str(results),
+                         "--plot", str(tmp_path / "transfer.png")])
+    printed = [block.strip() for block in capsys.readouterr().out.split("\n\n") if ": initialisation |" in block]
+    readme = (ROOT / "README.md").read_text()
+    in_readme = [line for line in readme.splitlines() if line.startswith("| ") and ": initialisation |" in line]
+    assert len(printed) == len(in_readme) == 6  # classify, keypoints, pose, and each one's pairs
+    for block in printed:
+        assert f"\n{block}\n" in readme, f"README's table differs from the results file's: {block.splitlines()[0]}"
