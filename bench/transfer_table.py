@@ -6,6 +6,7 @@
     python -m bench.transfer_table --data path/to/mnist.npz --tasks pose --only scratch-unet-2x2 \
         jigsaw-unet-2x2 jigsaw-unet-2x2-gap denoise-unet-2x2 --labels 100     # digit pose, the U-Net
     python -m bench.transfer_table --data path/to/mnist.npz --curve           # the pose budget's curve
+    python -m bench.transfer_table --collect --readme README.md              # the README's tables, refreshed
 
 First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
 4x4, the original U-Net's at 2x2 (with and without its shortcut, ``--gap``), 3x3 and 4x4,
@@ -19,8 +20,8 @@ row's cells file (same labels and seed, started from the pretext run of its seed
 not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs
 one job at a time. The table is written as JSON (--json, default bench/transfer.json),
 printed as Markdown for the README (then each pretrained row minus random weights, the
-denoising control and its other baselines, paired by seed), and plotted (--plot, default
-sample/transfer.png).
+denoising control and its other baselines, paired by seed; ``--readme README.md`` writes the
+tables into it), and plotted (--plot, default sample/transfer.png).
 
 The JSON names each cell's row, and a row whose cells file is missing (a fresh clone, a
 runs folder lost with its machine) starts from the JSON's cells of that row. A pretext run
@@ -33,6 +34,7 @@ weights, fine-tuned on every labelled digit for ``CURVE`` steps, seed 0.
 
 import functools
 import pathlib
+import re
 
 import numpy as np
 
@@ -137,6 +139,8 @@ def get_args(argv=None):
     parser.add_argument("--curve", action="store_true",
                         help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
                              f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
+    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (the README), each "
+                                         "in place of the table there with the same header row")
     return parser.parse_args(argv)
 
 
@@ -448,6 +452,39 @@ def plot(summary, path):
     plt.close(fig)
 
 
+def tables_of(text):
+    """The Markdown tables of ``text`` that are the table's own (header rows name an initialisation column)."""
+    return [block.strip() for block in text.split("\n\n") if block.startswith("| ") and ": initialisation |" in block]
+
+
+def with_tables(tables, path):
+    """The Markdown file at ``path`` (the README) with ``tables`` each in place of its namesake there.
+
+    Args:
+        tables: Markdown tables as ``markdown()`` and ``paired()`` print them.
+        path: the file; read, not written.
+
+    Returns:
+        str: the file's new text.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: a table whose header row the file lacks (its kind or its columns changed).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--readme {path}: no such file")
+    text = path.read_text()
+    for table in tables:
+        header = table.split("\n")[0]
+        place = re.search(f"^{re.escape(header)}\n(?:\\|.*(?:\n|$))*", text, re.M)
+        if place is None:
+            raise ValueError(f"--readme {path}: no table there has the header row {header.split(' |')[0]} | ...; "
+                             "add one, then run again")
+        text = text[:place.start()] + table + "\n" + text[place.end():]
+    return text
+
+
 def curve(args):
     """Measures the pose budget's curve (``CURVE``); returns its cells and the Markdown table of them."""
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
@@ -535,13 +572,18 @@ def main(argv=None):
         kept = [cell for cell in table.get("cells", []) if cell.get("row") and cell_key(cell) not in chosen]
         table.update(cells=kept + cells, pretext_commands=pretexts,
                      transfer_commands={**table.get("transfer_commands", {}), **commands})
-        utils.save_json(table, path)
         summary = summarise(cells)
+        printed = markdown(summary) + (f"\n\n{pairs}" if (pairs := paired(cells)) else "")
+        # A README that cannot take the tables stops the run before anything is written.
+        readme = with_tables(tables_of(printed), args.readme) if args.readme else None
+        utils.save_json(table, path)
         plot(summary, args.plot)
-        print(markdown(summary))
-        pairs = paired(cells)
-        if pairs:
-            print(f"\n{pairs}")
+        print(printed)
+        if readme is not None:
+            mode = pathlib.Path(args.readme).stat().st_mode
+            with utils.atomic_path(args.readme) as tmp:
+                tmp.write_text(readme)
+                tmp.chmod(mode)  # the README keeps its permissions, not the temporary file's
 
     run_script("transfer_table.py", work)
 

@@ -5,6 +5,7 @@ No benchmark figure is asserted here: figures live in bench/results.json and the
 
 import functools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -440,17 +441,40 @@ def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, 
     figures[0].clf()
 
 
-def test_readme_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
-    """Each table of the README's transfer section is, row for row, what `--collect` prints from
-    bench/transfer.json (restored into an empty runs folder, as in a fresh clone), so no figure there can
-    drift from the cells that made it."""
+def collect_into(readme, tmp_path):
+    """Runs ``--collect --readme readme`` on bench/transfer.json restored into an empty runs folder (a fresh clone)."""
     results = tmp_path / "transfer.json"
     shutil.copyfile(ROOT / "bench" / "transfer.json", results)
     transfer_table.main(["--collect", "--runs", str(tmp_path / "runs"), "--json", str(results),
-                         "--plot", str(tmp_path / "transfer.png")])
-    printed = [block.strip() for block in capsys.readouterr().out.split("\n\n") if ": initialisation |" in block]
-    readme = (ROOT / "README.md").read_text()
-    in_readme = [line for line in readme.splitlines() if line.startswith("| ") and ": initialisation |" in line]
-    assert len(printed) == len(in_readme) == 6  # classify, keypoints, pose, and each one's pairs
-    for block in printed:
-        assert f"\n{block}\n" in readme, f"README's table differs from the results file's: {block.splitlines()[0]}"
+                         "--plot", str(tmp_path / "transfer.png"), "--readme", str(readme)])
+
+
+def test_readme_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
+    """Each table of the README's transfer section is, row for row, what `--collect` prints from
+    bench/transfer.json, so no figure there can drift from the cells that made it; and `--readme` puts
+    them there, so a README with one figure changed by hand comes back whole."""
+    text = (ROOT / "README.md").read_text()
+    assert len(transfer_table.tables_of(text)) == 6  # classify, keypoints, pose, and each one's pairs
+    figure = re.search(r"^\| pose: initialisation .*\n.*\n\| .*?(\d+\.\d) ", text, re.M)
+    readme = tmp_path / "README.md"
+    readme.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
+    collect_into(readme, tmp_path)
+    printed = transfer_table.tables_of(capsys.readouterr().out)
+    assert len(printed) == 6 and all(f"\n{table}\n" in text for table in printed)
+    assert readme.read_text() == text
+
+
+def test_transfer_table_readme_without_a_table_stops_before_writing(tmp_path):
+    """A README that lacks a place for one of the tables ends in one line naming it, and nothing is written."""
+    text = (ROOT / "README.md").read_text()
+    readme = tmp_path / "README.md"
+    readme.write_text(text.replace("| keypoints: initialisation |", "| keypoint: initialisation |"))
+    with pytest.raises(SystemExit) as stop:
+        collect_into(readme, tmp_path)
+    message = str(stop.value.code)
+    assert message.startswith(f"transfer_table.py: error: --readme {readme}: no table there has the header row "
+                              "| keypoints: initialisation |") and "\n" not in message
+    assert not (tmp_path / "transfer.png").exists()
+    assert (tmp_path / "transfer.json").read_text() == (ROOT / "bench" / "transfer.json").read_text()
+    with pytest.raises(SystemExit, match="no such file"):
+        collect_into(tmp_path / "missing.md", tmp_path)
