@@ -709,6 +709,8 @@ def atomic_path(path):
     """Yields a temporary path beside ``path``, moved onto ``path`` only if the block succeeds.
 
     So a file lands whole or not at all: a crash or Ctrl-C mid-write leaves no partial file.
+    It lands with the permissions a plain write would give it: an existing file's, else the
+    umask's (``mkstemp`` makes the temporary file readable by its owner only).
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -716,6 +718,13 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield pathlib.Path(tmp)
+        if path.exists():
+            mode = path.stat().st_mode
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

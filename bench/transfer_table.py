@@ -580,10 +580,8 @@ def main(argv=None):
         plot(summary, args.plot)
         print(printed)
         if readme is not None:
-            mode = pathlib.Path(args.readme).stat().st_mode
             with utils.atomic_path(args.readme) as tmp:
                 tmp.write_text(readme)
-                tmp.chmod(mode)  # the README keeps its permissions, not the temporary file's
 
     run_script("transfer_table.py", work)
 

@@ -355,6 +355,21 @@ def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
     assert utils.load_json(target) == {"exact": 1.0}
 
 
+
+def test_atomic_path_gives_the_permissions_a_plain_write_would(tmp_path):
+    """Not the owner-only mode of its temporary file: a new file gets the umask's, a rewritten one keeps its own."""
+    fresh, kept = tmp_path / "fresh.json", tmp_path / "kept.md"
+    fresh.write_text("{}")
+    plain = fresh.stat().st_mode
+    fresh.unlink()
+    utils.save_json({"exact": 1.0}, fresh)
+    assert fresh.stat().st_mode == plain
+    kept.write_text("old")
+    kept.chmod(0o640)
+    with utils.atomic_path(kept) as tmp:
+        tmp.write_text("new")
+    assert kept.read_text() == "new" and kept.stat().st_mode & 0o777 == 0o640
+
 def test_plot_puzzles_writes_a_png_and_marks_wrong_pieces(tmp_path, digits):
     shuffled, permutation = utils.shuffle_pieces(digits[:3], 3, 0)
     heatmaps = utils.make_heatmaps(permutation, 3, (28, 28))
