@@ -436,6 +436,7 @@ def main(argv=None):
         "data": args.data,
         "quick": args.quick,
         "arch": args.arch,
+        "cpu": utils.cpu_description(),  # every timing here is a ratio, but their sizes belong to this CPU
     }
     if args.data == "sample" or args.quick:
         print("note: quick mode or the bundled sample: figures are indicative only")
