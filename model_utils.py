@@ -495,7 +495,7 @@ def heatmap_loss(heatmaps, targets, loss):
 
 
 KERAS_LOSSES = {"softmax": heatmap_cross_entropy, "mse": "mse"}
-DEFAULT_LOSS = run_folder.DEFAULTS["loss"]
+DEFAULT_LOSS = run_folder.NETWORK_DEFAULTS["transformer"]["loss"]
 
 
 # ------------------------------------------------------------------ scoring

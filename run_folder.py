@@ -75,7 +75,7 @@ DEFAULTS = dict(
     train_size=None,
     val_size=None,
     arch="transformer",
-    loss="softmax",
+    loss=None,  # the network's own (NETWORK_DEFAULTS)
     dim=128,
     blocks=4,
     heads=4,
@@ -84,7 +84,7 @@ DEFAULTS = dict(
     gap=0,
     filters=16,
     depth=2,
-    warmup_steps=300,
+    warmup_steps=None,  # the network's own (NETWORK_DEFAULTS)
     decode="hungarian",
     seed=0,
     strategy="single",
@@ -93,6 +93,14 @@ DEFAULTS = dict(
     tensorboard=False,
     out="runs/jigsaw",
 )
+# The settings each network trains with unless a flag says otherwise: the piece transformer
+# with the softmax loss and a short warm-up (attention is unstable at full rate from random
+# weights), the original port's U-Net with its own loss and schedule (MSE, cosine decay from
+# the first step), so that `--arch unet` alone is the original.
+NETWORK_DEFAULTS = {
+    "transformer": {"loss": "softmax", "warmup_steps": 300},
+    "unet": {"loss": "mse", "warmup_steps": 0},
+}
 # What a config.json saved before a setting existed meant by leaving it out: the runs made
 # before --arch were the original port's U-Net, trained with MSE and no warm-up. A setting
 # missing from both tables takes its entry in DEFAULTS.
@@ -118,13 +126,28 @@ def check_choice(setting, value):
     utils.check_choice(what, value, allowed)
 
 
+def with_network_defaults(config) -> dict:
+    """``config`` with every setting left at None (``loss``, ``warmup_steps``) set to its network's own.
+
+    Raises:
+        ValueError: if the network is not one of ``ARCHS``.
+    """
+    check_choice("arch", config["arch"])
+    own = NETWORK_DEFAULTS[config["arch"]]
+    return {**config, **{key: value for key, value in own.items() if config.get(key) is None}}
+
+
 def flag(setting) -> str:
     """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
     return "--" + setting.replace("_", "-")
 
 
 def check_settings(config):
-    """Checks train settings (a dict like ``DEFAULTS``); raises ValueError naming the first bad one."""
+    """Checks train settings (a dict like ``DEFAULTS``); raises ValueError naming the first bad one.
+
+    Settings left to their network (None in ``DEFAULTS``) are checked as ``with_network_defaults`` sets them.
+    """
+    config = with_network_defaults(config)
     for key in ("epochs", "batch_size", "filters", "dim", "heads"):
         if config[key] < 1:
             raise ValueError(f"{flag(key)} must be a positive integer, got {config[key]}")

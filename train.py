@@ -61,13 +61,14 @@ def add_network_flags(parser, d):
     """The network and its loss."""
     add = parser.add_argument
     parser.add_choice("arch", d["arch"],
-                      "'transformer': the grid-aligned piece transformer (default); 'unet': the original port's U-Net")
+                      "'transformer': the grid-aligned piece transformer (default); 'unet': the original port's U-Net, "
+                      "with its own loss and schedule unless --loss or --warmup-steps says otherwise")
     # Left out of the parsed flags unless given, so that train() can tell a --loss the
     # denoising pretext cannot use from the default.
     parser.add_choice("loss", argparse.SUPPRESS,
-                      "'softmax': cross-entropy of softmaxed heatmaps (default); "
-                      "'mse': mean squared error on the Gaussians, as the original port; --pretext denoise "
-                      "always trains with mse")
+                      "'softmax': cross-entropy of softmaxed heatmaps (the transformer's default); "
+                      "'mse': mean squared error on the Gaussians (the U-Net's default, as the original port); "
+                      "--pretext denoise always trains with mse")
     add("--dim", type=int, default=d["dim"], help=f"transformer: width of each piece's vector (default {d['dim']})")
     add("--blocks", type=int, default=d["blocks"], help=f"transformer: attention blocks (default {d['blocks']})")
     add("--heads", type=int, default=d["heads"],
@@ -97,8 +98,10 @@ def add_training_flags(parser, d):
     add("--learning-rate", type=float, default=d["learning_rate"],
         help=f"Adam's peak learning rate, reached after the warm-up, then cosine-decayed to 0 "
              f"(default {d['learning_rate']})")
+    own = run_folder.NETWORK_DEFAULTS
     add("--warmup-steps", type=int, default=d["warmup_steps"],
-        help=f"steps of linear learning-rate warm-up from 0, at most a tenth of the run (default {d['warmup_steps']})")
+        help=f"steps of linear learning-rate warm-up from 0, at most a tenth of the run (default: "
+             f"{own['transformer']['warmup_steps']} for the transformer, {own['unet']['warmup_steps']} for the U-Net)")
     parser.add_choice("lr_schedule", d["lr_schedule"],
                       "'cosine': decay the learning rate to 0 over the run (default); 'constant': keep it")
     add("--seed", type=int, default=d["seed"],
@@ -139,13 +142,14 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    config = {**DEFAULTS, **settings}
+    config = {**DEFAULTS, **{key: value for key, value in settings.items() if value is not None}}
     if config["pretext"] == "denoise":  # the denoiser restores pixel values: its loss is always MSE
         if settings.get("loss", "mse") != "mse":
             raise ValueError(f"--pretext denoise trains with the mse loss, not --loss {settings['loss']}")
         config["loss"] = "mse"
         if config["gap"]:
             raise ValueError("--gap cuts gaps between puzzle pieces: --pretext denoise has none")
+    config = run_folder.with_network_defaults(config)  # config.json records the loss and warm-up used
     check_settings(config)
     chief = config["strategy"] != "multiworker" or run_folder.is_chief()
     if chief:

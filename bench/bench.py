@@ -59,11 +59,9 @@ GOALS = {
 
 
 # train.py settings of each network the train.py sections can run: the original port's U-Net
-# and loss, or train.py's default network.
-NETWORKS = {
-    "unet": {"arch": "unet", "loss": "mse", "warmup_steps": 0},
-    "transformer": {"arch": "transformer", "loss": "softmax"},
-}
+# with its loss and schedule, or train.py's default network with its own. Spelled out in full,
+# so that a stored command says what it trained.
+NETWORKS = {arch: {"arch": arch, **run_folder.NETWORK_DEFAULTS[arch]} for arch in ("unet", "transformer")}
 
 
 def network_flags(arch):

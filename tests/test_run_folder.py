@@ -29,6 +29,17 @@ def test_saved_settings_win_over_every_default(tmp_path):
         "transformer", "softmax", 300, "argmax")
 
 
+@pytest.mark.parametrize("arch, given, expected", [
+    ("unet", {}, ("mse", 0)),  # the original port's loss and schedule: `--arch unet` alone is the original
+    ("transformer", {}, ("softmax", 300)),
+    ("unet", {"loss": "softmax"}, ("softmax", 0)),  # an explicit flag wins over the network's own
+    ("transformer", {"warmup_steps": 0}, ("softmax", 0)),
+])
+def test_each_network_brings_its_own_loss_and_warmup_unless_a_flag_says(arch, given, expected):
+    config = run_folder.with_network_defaults({**run_folder.DEFAULTS, "arch": arch, **given})
+    assert (config["loss"], config["warmup_steps"]) == expected
+
+
 def test_a_config_that_is_not_a_runs_is_refused(tmp_path):
     write_config(tmp_path, grid=[2, 2])
     with pytest.raises(ValueError, match="lacks sigma, image_shape, seed, val_size"):

@@ -298,14 +298,14 @@ def test_a_short_run_on_the_sample_learns_to_solve_2x2(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_original_unet_with_mse_still_learns_2x2(tmp_path):
-    """The original port's network and loss stay reachable by flags, and still work."""
+def test_the_original_unet_is_one_flag_and_still_learns_2x2(tmp_path):
+    """`--arch unet` alone trains the original port's network, loss and schedule, and config.json says so."""
     import train
 
-    result = train.train(**SHORT_2X2, arch="unet", loss="mse", warmup_steps=0, out=str(tmp_path / "run"))
+    result = train.train(**SHORT_2X2, arch="unet", out=str(tmp_path / "run"))
     assert result["val"]["hungarian"]["exact"] > 0.5
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (config["arch"], config["loss"]) == ("unet", "mse")
+    assert (config["arch"], config["loss"], config["warmup_steps"]) == ("unet", "mse", 0)
 
 
 @pytest.mark.slow
