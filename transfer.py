@@ -72,7 +72,7 @@ DEFAULTS = dict(
     seeds=(0,),
     data=None,
     canvas=70,
-    steps=300,
+    steps=None,  # the task's (tasks.STEPS)
     batch_size=64,
     learning_rate=1e-3,
     linear_learning_rate=1e-2,
@@ -121,7 +121,8 @@ def get_args(argv=None):
                         help=f"keypoints: canvas side in px, a multiple of the transformer's piece side (default "
                              f"{d['canvas']}, which 14, 10 and 7 px pieces, the 2x2, 3x3 and 4x4 grids', all tile)")
     parser.add_argument("--steps", type=int, default=d["steps"],
-                        help=f"training steps of each cell (default {d['steps']})")
+                        help="training steps of each cell (default: the task's, as in the transfer tables: "
+                             + ", ".join(f"{steps:,} for {task}" for task, steps in tasks.STEPS.items()) + ")")
     parser.add_argument("--batch-size", type=int, default=d["batch_size"],
                         help=f"examples per step (default {d['batch_size']})")
     parser.add_argument("--learning-rate", type=float, default=d["learning_rate"],
@@ -145,8 +146,9 @@ def transfer(verbose=1, **settings):
 
     Returns:
         A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
-        ``init``, ``task``, the scores (``accuracy``; ``f1``, ``precision``, ``recall`` and ``f1_1px`` for
-        pose; ``found`` and ``all_found`` for keypoints), ``steps``, the ``pretrained`` run folder (None
+        ``init``, ``task``, the scores on the test digits (``accuracy``; ``f1``, ``precision``, ``recall``
+        and ``f1_1px`` for pose; ``found`` and ``all_found`` for keypoints), for pose the same scores on
+        the held-out tenth of the labelled digits (``val_f1``, ...), ``steps``, the ``pretrained`` run folder (None
         from scratch), ``seconds`` and the ``cpu`` that spent them.
     """
     unknown = set(settings) - set(DEFAULTS)
@@ -158,6 +160,8 @@ def transfer(verbose=1, **settings):
     config, model_file, init = body_config(s)
     labels = [parse_labels(value) for value in s["labels"]]
     run_folder.check_choice("task", s["task"])
+    if s["steps"] is None:
+        s["steps"] = tasks.STEPS[s["task"]]
     for mode in s["mode"]:
         run_folder.check_choice("mode", mode)
     for key in ("steps", "batch_size", "canvas"):
@@ -338,6 +342,8 @@ class Task:
             heatmaps = tasks.pose_heatmaps([pose_cache[i] for i in chosen], digits.shape[1:])
             self.train_data = (utils.to_model_input(digits[: len(train)]), heatmaps[: len(train)])
             self.val_data = (utils.to_model_input(digits[len(train) :]), heatmaps[len(train) :])
+            # The held-out tenth is also scored as the test digits are: what a budget is chosen on.
+            self.val_test = (digits[len(train) :], [pose_cache[i] for i in val])
             self.targets = None
         elif self.task == "keypoints":  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
@@ -441,7 +447,10 @@ class Task:
         best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
         trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val),
                     callbacks=[SetEpoch(batches), best], verbose=0)
-        return score(self.model, self.task, self.test)
+        scores = score(self.model, self.task, self.test)
+        if self.task == "pose":  # held-out training digits, never the test digits, choose the step budget
+            scores.update({f"val_{key}": value for key, value in score(self.model, self.task, self.val_test).items()})
+        return scores
 
 
 def score(model, task, test):

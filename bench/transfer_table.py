@@ -28,8 +28,10 @@ runs folder lost with its machine) starts from the JSON's cells of that row. A p
 folder that is missing is trained again by the same command; the cells measured from its
 earlier training are kept, as cells from another draw of the same pretext run.
 
-``--curve`` measures what the pose budget (``STEPS``) rests on: the U-Net from random
-weights, fine-tuned on every labelled digit for ``CURVE`` steps, seed 0.
+``--curve`` measures what the pose budget (``tasks.STEPS``) rests on: the U-Net from random
+weights, fine-tuned on every labelled digit for ``CURVE`` steps, seed 0, scored on the tenth of
+the labelled training digits each cell holds out (never on the test digits), with what each
+budget costs.
 """
 
 import functools
@@ -39,6 +41,7 @@ import re
 import numpy as np
 
 import run_folder
+import tasks
 import utils
 from bench.bench import network_flags
 from bench.grids import ROOT, run
@@ -106,11 +109,6 @@ CELLS = {
     ("pose", "finetune"): (["100", "1000", "all"], POSE),
 }
 TASKS = ["classify", "keypoints", "pose"]
-# Training steps of a cell, where not transfer.py's default (300). Pose: the random-init
-# U-Net fine-tuned on every labelled digit gains 2.9 points of F1 from 300 to 1,000 steps,
-# 1.5 from 1,000 to 3,000 and 1.3 from 3,000 to 10,000 (--curve): bending, not flat, but a
-# 10,000-step cell costs 3.4 times as much.
-STEPS = {"pose": 3000}
 CURVE = [300, 1000, 3000, 10000]  # --curve: the pose budget's steps
 HEADLINE = {"classify": "accuracy", "pose": "f1", "keypoints": "found"}  # each task's score in the table
 MODES = ["linear", "finetune"]
@@ -157,13 +155,14 @@ def pretext_command(name, data, runs, run=0):
 def transfer_command(init, task, mode, labels, seeds, data, runs, json=None, run=0, steps=None):
     """One transfer.py command line; it writes ``json`` (default: the cells file of the row).
 
-    ``run`` is the pretext run a pretrained row starts from; ``steps`` default to the task's (``STEPS``).
+    ``run`` is the pretext run a pretrained row starts from; ``steps`` default to the task's
+    (``tasks.STEPS``), spelled out so that a stored command says what it ran.
     """
     source = SCRATCH[init] if init in SCRATCH else ["--pretrained", str(pretext_folder(init, runs, run))]
     json = cells_file(init, task, mode, runs) if json is None else json
-    steps = STEPS.get(task) if steps is None else steps
+    steps = tasks.STEPS[task] if steps is None else steps
     return ["python", "transfer.py", *source, "--data", data, "--task", task, "--labels", *labels, "--mode", mode,
-            *(["--steps", str(steps)] if steps else []), "--seeds", *map(str, seeds), "--json", str(json)]
+            "--steps", str(steps), "--seeds", *map(str, seeds), "--json", str(json)]
 
 
 def pretext_run(init, seed):
@@ -195,7 +194,9 @@ MEASURED_KEYS = ("labels", "seed")
 RESTORED_KEYS = ("task", "mode", "labels", "seed")
 SUMMARY_KEYS = ("init", "task", "mode", "labels", "seed", "seconds")
 CURVE_MEASURED_KEYS = ("steps",)
-CURVE_KEYS = ("steps", "f1", "f1_1px", "precision", "recall", "seconds")
+# The curve is scored on each cell's held-out tenth of the labelled (training) digits: the test
+# digits play no part in the budget.
+CURVE_KEYS = ("steps", "val_f1", "val_f1_1px", "val_precision", "val_recall", "seconds", "cpu")
 
 
 def checked_cells(cells, path, keys, scored=False):
@@ -502,10 +503,17 @@ def curve(args):
     cells = [cell for cell in (load_cells(path, CURVE_KEYS) if path.is_file() else []) if cell["steps"] in CURVE]
     if not cells:
         raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
-    lines = ["| steps | F1 within 2 px | within 1 px | precision | recall | seconds |", "|---|---|---|---|---|---|"]
-    lines += [f"| {c['steps']:,} | {100 * c['f1']:.1f} % | {100 * c['f1_1px']:.1f} % | {100 * c['precision']:.1f} % | "
-              f"{100 * c['recall']:.1f} % | {c['seconds']:.0f} |" for c in cells]
-    return cells, "\n".join(lines)
+    return cells, curve_markdown(cells)
+
+
+def curve_markdown(cells):
+    """The curve's table: one row per budget, scored on the held-out tenth of the labelled digits."""
+    lines = ["| steps | validation F1 within 2 px | within 1 px | precision | recall | seconds | CPU |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {c['steps']:,} | {100 * c['val_f1']:.1f} % | {100 * c['val_f1_1px']:.1f} % | "
+              f"{100 * c['val_precision']:.1f} % | {100 * c['val_recall']:.1f} % | {c['seconds']:.0f} | {c['cpu']} |"
+              for c in cells]
+    return "\n".join(lines)
 
 
 def main(argv=None):

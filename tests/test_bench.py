@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, random_images
 
+import tasks
 import utils
 from bench import bench, grids, transfer_table
 
@@ -138,7 +139,7 @@ def test_every_command_of_the_transfer_table_is_valid():
                                                       **extra)
             parsed = transfer.get_args(command[2:])
             assert (parsed.task, parsed.mode, parsed.labels, parsed.seeds) == (task, [mode], labels, seeds)
-            assert parsed.steps == transfer_table.STEPS.get(task, transfer.DEFAULTS["steps"])
+            assert parsed.steps == tasks.STEPS[task]
             assert parsed.scratch == init.startswith("scratch")
             if not parsed.scratch:
                 assert parsed.pretrained == str(transfer_table.pretext_folder(init, "runs/transfer", extra["run"]))
@@ -308,7 +309,8 @@ def test_transfer_table_resumes_from_the_results_file_alone(tmp_path, monkeypatc
 @pytest.mark.parametrize("collect", [False, True])
 def test_transfer_table_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypatch, collect):
     """--curve resumes: a budget in its cells file is not trained again, and --collect trains none."""
-    curve_cell = {"f1": 0.5, "f1_1px": 0.4, "precision": 0.6, "recall": 0.4, "seconds": 1.0}
+    curve_cell = {"val_f1": 0.5, "val_f1_1px": 0.4, "val_precision": 0.6, "val_recall": 0.4, "seconds": 1.0,
+                  "cpu": "a CPU"}
     path = tmp_path / "runs" / "cells" / "curve-scratch-unet-2x2-pose-finetune.json"
     path.parent.mkdir(parents=True)
     utils.save_json([{**curve_cell, "steps": transfer_table.CURVE[0]}], path)
@@ -325,6 +327,16 @@ def test_transfer_table_curve_measures_only_the_budgets_it_lacks(tmp_path, monke
     assert trained == ([] if collect else transfer_table.CURVE[1:])
     measured = transfer_table.CURVE[:1] if collect else transfer_table.CURVE
     assert [c["steps"] for c in utils.load_json(tmp_path / "t.json")["curve"]] == measured
+
+
+def test_the_curve_is_scored_on_held_out_training_digits_not_the_test_digits():
+    """A budget is chosen on each cell's held-out tenth: a cell scored on the test digits alone is refused."""
+    cell = {"steps": 300, "val_f1": 0.5, "val_f1_1px": 0.25, "val_precision": 0.75, "val_recall": 0.375,
+            "seconds": 79.4, "cpu": "a CPU", "f1": 0.99}
+    assert transfer_table.curve_markdown([cell]).splitlines()[2] == "| 300 | 50.0 % | 25.0 % | 75.0 % | 37.5 % | 79 | a CPU |"
+    test_only = {key: value for key, value in cell.items() if not key.startswith("val_")}
+    with pytest.raises(ValueError, match="cell 0 lacks val_f1, val_f1_1px, val_precision, val_recall"):
+        transfer_table.checked_cells([test_only], "curve.json", transfer_table.CURVE_KEYS)
 
 
 @pytest.mark.parametrize(("extra", "message"), [([], "no cell of the chosen rows"),

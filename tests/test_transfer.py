@@ -409,14 +409,28 @@ def test_pose_scores_match_one_to_one_within_the_radius():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["transformer", "unet"])
-def test_transfer_scores_digit_pose_on_every_test_digit(arch):
+def test_transfer_scores_digit_pose_on_every_test_digit(arch, monkeypatch):
+    """The cell's scores come from every test digit, and its val_ scores from its held-out tenth alone."""
     import transfer
 
+    scored = []  # the digits each call of score() was given
+
+    def spy(model, task, test):
+        scored.append(test[0])
+        return real_score(model, task, test)
+
+    real_score = transfer.score
+    monkeypatch.setattr(transfer, "score", spy)
     (cell,) = transfer.transfer(scratch=True, arch=arch, task="pose", data="sample", steps=8, batch_size=16,
                                 labels=["40"], mode=["finetune"], verbose=0)
     network = {"transformer": "transformer piece-filters 16 edge-bias learned", "unet": "unet"}[arch]
     assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {network}"
-    assert all(0.0 <= cell[key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px"))
+    _, (x_test, _) = utils.load_mnist("sample")
+    test_digits, val_digits = scored
+    np.testing.assert_array_equal(test_digits, x_test)  # all 1,000 of the sample's test digits, in order
+    assert len(val_digits) == 4  # the tenth of the 40 labelled training digits held out
+    assert all(0.0 <= cell[prefix + key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px")
+               for prefix in ("", "val_"))
     assert "F1 " in transfer.describe(cell) and "within 1 px" in transfer.describe(cell)
 
 
