@@ -289,6 +289,8 @@ def planned(args):
 def summarise(cells):
     """``{(task, labels, mode, init): (mean, std, n, seconds, runs)}`` of the headline score over seeds.
 
+    ``std`` is the sample standard deviation (n - 1).
+
     ``runs`` counts the pretext runs the cells started from (1 from scratch, and for cells
     measured before each pretext had several runs: they name none).
     """
@@ -297,7 +299,9 @@ def summarise(cells):
         score = cell[HEADLINE[cell["task"]]]
         key = (cell["task"], str(cell["labels"]), cell["mode"], cell["init"])
         groups.setdefault(key, []).append((score, cell["seconds"], cell.get("pretrained")))
-    return {key: (float(np.mean([s for s, _, _ in v])), float(np.std([s for s, _, _ in v])), len(v),
+    # The sample standard deviation (divided by n - 1), the convention readers assume; 0 for one seed.
+    return {key: (float(np.mean([s for s, _, _ in v])), float(np.std([s for s, _, _ in v], ddof=min(1, len(v) - 1))),
+                  len(v),
                   float(np.mean([t for _, t, _ in v])), len({run for _, _, run in v})) for key, v in groups.items()}
 
 

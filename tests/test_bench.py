@@ -159,16 +159,17 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
              for seed, accuracy in ((0, 0.5), (1, 0.7))]
     summary = transfer_table.summarise(cells)
     mean, std, n, _, runs = summary[("classify", "100", "linear", "jigsaw 2x2 transformer")]
-    assert (mean, std, n, runs) == (pytest.approx(0.6), pytest.approx(0.1), 2, 2)
+    # The sample standard deviation (n - 1): 0.2 / sqrt(2), not np.std's 0.1.
+    assert (mean, std, n, runs) == (pytest.approx(0.6), pytest.approx(0.2 / np.sqrt(2)), 2, 2)
     table = transfer_table.markdown(summary).splitlines()
     assert table[0] == "| classify: initialisation | 100 linear |"
-    assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 10.0 |"
+    assert table[2] == "| jigsaw 2x2 transformer | 60.0 ± 14.1 |"
     one_seed = transfer_table.markdown(transfer_table.summarise(cells[:1])).splitlines()
     assert one_seed[2] == "| jigsaw 2x2 transformer | 50.0 (1 seed) |"
     three_seeds = [{**cells[0], "init": "scratch 2x2 transformer", "seed": seed} for seed in range(3)]
     mixed = transfer_table.markdown(transfer_table.summarise(cells + three_seeds)).splitlines()
     assert mixed[2:] == ["| scratch 2x2 transformer | 50.0 ± 0.0 |",
-                         "| jigsaw 2x2 transformer | 60.0 ± 10.0 (2 seeds) |"]
+                         "| jigsaw 2x2 transformer | 60.0 ± 14.1 (2 seeds) |"]
     # Five seeds from one pretext run say so; from their three runs they do not.
     five = [{**cells[0], "seed": seed, "init": "jigsaw 2x2 unet gap 2", "pretrained": "runs/a"} for seed in range(5)]
     one_run = transfer_table.markdown(transfer_table.summarise(five)).splitlines()
