@@ -370,6 +370,61 @@ def bench_cost(x_train, quick):
     return {"steps_per_round": steps, "rounds": rounds, "rows": rows, "met": all(r["ratio"] <= 2 for r in rows)}
 
 
+# ------------------------------------------------------------------------------- tables
+NETWORK_NAMES = {"unet": "original U-Net", "transformer": "default network"}
+WHAT = {
+    "prep": "data preparation, puzzles + heatmap targets per second, ours vs the original port's way",
+    "pipeline": "input pipeline, training digits/s: `PuzzleBatches` vs the same batches from arrays in memory",
+    "memory": "peak RSS of a whole `train.py` process, one epoch on every training digit",
+    "evaluation": "decoding (both methods) + reassembly + metrics on the test puzzles; whole `evaluate.py` at 7x7",
+    "time_to_accuracy": "time to accuracy: `train.py` at 2x2 until validation exact first reaches 99.9 %",
+}
+
+
+def measured(name, section):
+    """What a section of a results file measured, in a few words."""
+    if name == "prep":
+        return "; ".join(f"{r['grid']}: {r['ours_per_s']:,.0f} vs {r['reference_per_s']:,.0f}/s ({r['ratio']:.1f}x)"
+                         for r in section["rows"])
+    if name == "pipeline":
+        return (f"{section['pipeline_per_s']:,.0f} vs {section['arrays_per_s']:,.0f} digits/s "
+                f"({section['ratio']:.2f}x)")
+    if name == "memory":
+        runs = section["runs"]
+        return (f"2x2: {runs['2x2']['peak_rss_mb']:,.0f} MB; 7x7: {runs['7x7']['peak_rss_mb']:,.0f} MB "
+                f"({section['ratio_7x7_to_2x2']:.2f}x)")
+    if name == "evaluation":
+        rates = "; ".join(f"{r['grid']}: {r['puzzles_per_s']:,.0f} puzzles/s" for r in section["decode_and_score"])
+        return (f"{rates}; `evaluate.py` 7x7: {section['evaluate_7x7_seconds']:.1f} s "
+                f"(peak {section['evaluate_7x7_peak_rss_mb']:,.0f} MB)")
+    if section["reached_at_epoch"] is None:
+        return (f"not reached: best {100 * section['best_val_exact']:.2f} %; "
+                f"test exact {100 * section['test_exact']:.2f} %")
+    return (f"epoch {section['reached_at_epoch']} ({section['seconds_to_target']:.0f} s); best "
+            f"{100 * section['best_val_exact']:.2f} %; test exact {100 * section['test_exact']:.2f} %")
+
+
+def speed_markdown(results):
+    """A results file's sections but cost as one table: what, measured, the goal, met or not."""
+    network = NETWORK_NAMES[results.get("arch", "unet")]
+    lines = [f"| what ({network}) | measured | goal | |", "|---|---|---|---|"]
+    for name in WHAT:
+        if name in results:
+            verdict = "met" if results[name]["met"] else "**not met**"
+            lines.append(f"| {WHAT[name]} | {measured(name, results[name])} | {GOALS[name]} | {verdict} |")
+    return "\n".join(lines)
+
+
+def cost_markdown(results):
+    """The cost section as a table: ms a step of each network at every grid, and their ratio."""
+    rows = results["cost"]["rows"]
+    lines = ["| grid | " + " | ".join(r["grid"] for r in rows) + " |", "|---|" + "---|" * len(rows),
+             "| default network, ms a step | " + " | ".join(f"{1000 * r['default_step_s']:.0f}" for r in rows) + " |",
+             "| original U-Net, ms a step | " + " | ".join(f"{1000 * r['unet_step_s']:.0f}" for r in rows) + " |",
+             "| ratio (goal ≤ 2x) | " + " | ".join(f"{r['ratio']:.2f}x" for r in rows) + " |"]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------- report
 def report(results):
     lines = []

@@ -41,6 +41,19 @@ ROWS = {
 }
 
 
+# The grid goals for the default network, within each row's budget of epochs (so that they mean
+# the same on every CPU): name -> {metric: (least rate, also at least the original U-Net's row)}.
+GOALS = {
+    "transformer-2x2": {"exact": (0.9995, "unet-2x2")},
+    "transformer-3x3": {"exact": (0.995, None)},
+    "transformer-4x4": {"exact": (0.98, None)},
+    "transformer-5x5": {},
+    "transformer-6x6": {},
+    "transformer-7x7": {"exact": (0.85, None), "pieces": (0.97, None)},
+}
+NETWORK_NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net"}
+
+
 def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="grids.py")
     parser.add_argument(
@@ -106,12 +119,13 @@ def run(command):
 
 
 def markdown(results):
+    """The full results table: every row of ``results`` (bench/grids.json), every metric, time and size."""
     lines = [
         "| network | grid | epochs | exact | pieces | permutation | τ | training | parameters |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results.items():
-        network = "piece transformer (default)" if name.startswith("transformer") else "original U-Net"
+        network = NETWORK_NAMES[name.split("-")[0]]
         minutes, seconds = divmod(round(row["train_seconds"]), 60)
         lines.append(
             f"| {network} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | {100 * row['exact']:.2f} % | "
@@ -119,6 +133,59 @@ def markdown(results):
             f"{minutes} min {seconds:02d} s | {row['parameters']:,} |"
         )
     return "\n".join(lines)
+
+
+def short_markdown(results):
+    """The README's results table: network, grid, epochs, exact and pieces of every row."""
+    lines = ["| network | grid | epochs | exact | pieces |", "|---|---|---|---|---|"]
+    for name, row in results.items():
+        lines.append(f"| {NETWORK_NAMES[name.split('-')[0]]} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | "
+                     f"{100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % |")
+    return "\n".join(lines)
+
+
+def goals_markdown(results):
+    """The grid goals against the measured rows: each goal with its figure and whether it was met."""
+    lines = ["| grid | epochs | exact: goal | exact: measured | pieces: goal | pieces: measured |",
+             "|---|---|---|---|---|---|"]
+    for name, goals in GOALS.items():
+        row = results[name]
+        cells = []
+        for metric in ("exact", "pieces"):
+            measured = f"{100 * row[metric]:.2f} %"
+            if metric not in goals:
+                cells += ["report", measured]
+                continue
+            least, beside = goals[metric]
+            goal = f"≥ {100 * least:g} %"
+            met = row[metric] >= least
+            if beside:
+                goal += f" and ≥ the original U-Net ({100 * results[beside][metric]:.2f} %)"
+                met = met and row[metric] >= results[beside][metric]
+            cells += [goal, f"{measured} ({'met' if met else 'missed'})"]
+        lines.append(f"| {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """Exact and pieces against the grid, one line per network: the README's results picture."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, metric in zip(axes, ("exact", "pieces"), strict=True):
+        for network, label in NETWORK_NAMES.items():
+            rows = [row for name, row in results.items() if name.startswith(network + "-")]
+            ax.plot([row["grid"][0] for row in rows], [100 * row[metric] for row in rows], marker="o", label=label)
+        ax.set_xlabel("grid (N for NxN)")
+        ax.set_ylabel(f"{metric} (% of test puzzles)" if metric == "exact" else "pieces (% of positions right)")
+        ax.set_xticks(range(2, 8))
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return fig
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@
 Every lever trains the original 2x2 U-Net (--arch unet) on the same PuzzleBatches for
 --steps steps; the rounds are interleaved (baseline, lever, baseline, lever, ...) and the best round of each
 is kept, so drift in the machine's speed hits all of them alike. Digits per second only:
-whether a lever also learns as well is a separate question (see the README).
+whether a lever also learns as well is a separate question (see docs/benchmarks.md).
 
 TensorFlow's thread pools are fixed once it starts, so --threads measures them in child
 processes instead: each setting of (intra-op, inter-op) threads trains the default lever
@@ -24,12 +24,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras
 import numpy as np
 
 import utils
 from cli import run_script
-from model_utils import PuzzleBatches, build_unet
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -42,9 +40,38 @@ LEVERS = {
     "PyDataset, 2 worker threads": {"workers": 2},
 }
 
+# Whether each lever became a default, and why: the verdicts beside the figures of levers.json.
+KEPT = {
+    "default (batch 128)": "yes",
+    "batch 64": "no",
+    "batch 256": "no: no faster, and fewer steps per epoch",
+    "jit_compile (XLA)": "no (Keras leaves XLA off on CPU too)",
+    "mixed_bfloat16": "not by default: it learns as well (docs/benchmarks.md), but the results table is float32",
+    "PyDataset, 2 worker threads": "no: making batches is not the bottleneck",
+}
+
+
+def markdown(levers, threads):
+    """The levers table from levers.json and threads.json: digits/s, the ratio to the default, the verdict."""
+    lines = ["| lever | digits/s | vs default | kept? |", "|---|---|---|---|"]
+    for name, verdict in KEPT.items():
+        row = levers[name]
+        lines.append(f"| {name} | {row['digits_per_s']:,.0f} | {row['ratio']:.2f}x | {verdict} |")
+    settings = [name for name in threads if name != "command"]
+    lines.append(f"| TensorFlow threads: {' / '.join(settings[1:])} vs {settings[0]} | "
+                 + " / ".join(f"{threads[name]['digits_per_s']:,.0f}" for name in settings[1:])
+                 + f" vs {threads[settings[0]]['digits_per_s']:,.0f} | "
+                 + " / ".join(f"{threads[name]['ratio']:.2f}x" for name in settings[1:])
+                 + " | no: the default already uses both cores |")
+    return "\n".join(lines)
+
 
 def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32", workers=1):
     """Returns a function that trains one round and returns digits/s."""
+    import keras  # here, so that the levers table (markdown) is made without TensorFlow
+
+    from model_utils import PuzzleBatches, build_unet
+
     keras.utils.set_random_seed(0)
     grid = (2, 2)
     digits = data[: steps * batch_size]

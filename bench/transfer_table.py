@@ -36,7 +36,6 @@ budget costs.
 
 import functools
 import pathlib
-import re
 
 import numpy as np
 
@@ -45,6 +44,7 @@ import tasks
 import utils
 from bench.bench import network_flags
 from bench.grids import ROOT, run
+from bench.tables import with_tables
 from cli import CleanArgumentParser, run_script
 
 # The piece transformer the table measures: pieces straight into one linear map, no attention
@@ -457,37 +457,88 @@ def plot(summary, path):
     plt.close(fig)
 
 
+# The README's answer: the U-Net's digit pose (the paper's setting) from random weights, the
+# denoising control and the 2x2 jigsaw, with and without its shortcut (the figure only).
+ANSWER = {"scratch-unet-2x2": "random weights", "denoise-unet-2x2": "denoising", "jigsaw-unet-2x2": "jigsaw 2x2",
+          "jigsaw-unet-2x2-gap": "jigsaw 2x2 without its shortcut"}
+ANSWER_LABELS = ["100", "1000", "all"]
+
+
+def answer_scores(cells, row, mode):
+    """``{labels: [scores by seed]}`` of one row's digit pose F1 (%), for the README's answer."""
+    scores = {}
+    for cell in sorted(cells, key=lambda c: c["seed"]):
+        if cell.get("row") == row and cell["task"] == "pose" and cell["mode"] == mode:
+            scores.setdefault(str(cell["labels"]), []).append(100 * cell["f1"])
+    return scores
+
+
+def answer_markdown(cells):
+    """The README's table: the U-Net's digit pose fine-tuned, mean ± sample std over seeds, per number of labels."""
+    lines = ["| U-Net digit pose, F1 within 2 px (%), fine-tuned | " +
+             " | ".join(f"{'all' if n == 'all' else f'{int(n):,}'} labels" for n in ANSWER_LABELS) + " |",
+             "|---|" + "---|" * len(ANSWER_LABELS)]
+    for row, name in list(ANSWER.items())[:3]:
+        scores = answer_scores(cells, row, "finetune")
+        lines.append(f"| {name} | " + " | ".join(
+            f"{np.mean(scores[n]):.1f} ± {np.std(scores[n], ddof=1):.1f} ({len(scores[n])} seeds)"
+            for n in ANSWER_LABELS) + " |")
+    return "\n".join(lines)
+
+
+def answer_plot(cells, path):
+    """The README's figure: digit pose F1 against labels, frozen and fine-tuned, four lines a panel."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, mode in zip(axes, ("finetune", "linear"), strict=True):
+        for row, name in ANSWER.items():
+            scores = answer_scores(cells, row, mode)
+            xs = [60000 if n == "all" else int(n) for n in ANSWER_LABELS]
+            ax.errorbar(xs, [np.mean(scores[n]) for n in ANSWER_LABELS],
+                        yerr=[np.std(scores[n], ddof=1) for n in ANSWER_LABELS], marker="o", capsize=3, label=name,
+                        linestyle="--" if row.startswith("scratch") else "-")
+        ax.set_xscale("log")
+        ax.set_xticks(xs, [f"{x:,}" if n != "all" else f"all ({x:,})" for x, n in zip(xs, ANSWER_LABELS, strict=True)])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled digits")
+        ax.set_title({"finetune": "fine-tuned (every weight)", "linear": "frozen body (a linear probe)"}[mode])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test keypoint F1 within 2 px (%)")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    with utils.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return fig
+
+
+def network_of(init):
+    """The network a cell's ``init`` trained, as the tables name it."""
+    if init.endswith(" unet") or " unet " in init:
+        return "U-Net"
+    return "default piece transformer" if "piece-filters 16" in init else "plain piece transformer"
+
+
+def cost_markdown(cells):
+    """What a cell costs: the fewest to most seconds of each task, network and labels, by mode, per CPU."""
+    groups = {}
+    for cell in cells:
+        labels = "all" if str(cell["labels"]) == "all" else "100 and 1,000"
+        key = (TASKS.index(cell["task"]), cell["task"], network_of(cell["init"]), labels,
+               cell.get("cpu", "not recorded"))
+        groups.setdefault(key, {}).setdefault(cell["mode"], []).append(cell["seconds"])
+    lines = ["| task | network | labels | CPU | frozen (`linear`), s | fine-tuned, s |", "|---|---|---|---|---|---|"]
+    for key in sorted(groups):
+        spans = [f"{min(groups[key][mode]):.0f} to {max(groups[key][mode]):.0f}" if mode in groups[key] else ""
+                 for mode in MODES]
+        lines.append("| " + " | ".join(key[1:]) + " | " + " | ".join(spans) + " |")
+    return "\n".join(lines)
+
+
 def tables_of(text):
     """The Markdown tables of ``text`` that are the table's own (header rows name an initialisation column)."""
     return [block.strip() for block in text.split("\n\n") if block.startswith("| ") and ": initialisation |" in block]
-
-
-def with_tables(tables, path):
-    """The Markdown file at ``path`` (the README) with ``tables`` each in place of its namesake there.
-
-    Args:
-        tables: Markdown tables as ``markdown()`` and ``paired()`` print them.
-        path: the file; read, not written.
-
-    Returns:
-        str: the file's new text.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        ValueError: a table whose header row the file lacks (its kind or its columns changed).
-    """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--readme {path}: no such file")
-    text = path.read_text()
-    for table in tables:
-        header = table.split("\n")[0]
-        place = re.search(f"^{re.escape(header)}\n(?:\\|.*(?:\n|$))*", text, re.M)
-        if place is None:
-            raise ValueError(f"--readme {path}: no table there has the header row {header.split(' |')[0]} | ...; "
-                             "add one, then run again")
-        text = text[:place.start()] + table + "\n" + text[place.end():]
-    return text
 
 
 def curve(args):
@@ -587,7 +638,10 @@ def main(argv=None):
         summary = summarise(cells)
         printed = markdown(summary) + (f"\n\n{pairs}" if (pairs := paired(cells)) else "")
         # A README that cannot take the tables stops the run before anything is written.
-        readme = with_tables(tables_of(printed), args.readme) if args.readme else None
+        try:
+            readme = with_tables(tables_of(printed), args.readme) if args.readme else None
+        except (ValueError, FileNotFoundError) as err:
+            raise type(err)(f"--readme {err}") from None
         utils.save_json(table, path)
         plot(summary, args.plot)
         print(printed)
