@@ -23,7 +23,11 @@ class CleanArgumentParser(argparse.ArgumentParser):
     fail, or pick another flag, the day a flag with the same prefix is added.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, examples=(), **kwargs):
+        if examples:  # --help ends with a few commands to copy and where the whole story is
+            kwargs["epilog"] = ("examples:\n" + "".join(f"  {line}\n" for line in examples)
+                                + "\nevery script, the run folder and the data sources: docs/cli.md")
+            kwargs["formatter_class"] = argparse.RawDescriptionHelpFormatter
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message):

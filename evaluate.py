@@ -26,7 +26,11 @@ PLOT_COUNT = 8
 
 
 def get_args(argv=None):
-    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="evaluate.py")
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="evaluate.py", examples=[
+        "python evaluate.py --model runs/first                       # the test table, both decodings",
+        "python evaluate.py --model runs/first --plot puzzles.png --failures wrong.png",
+        "python evaluate.py --model runs/first --split val            # the run's own validation digits",
+    ])
     add = parser.add_argument
     add("--model", required=True,
         help="a run folder (uses its best.keras and config.json) or a .keras file with config.json beside it")

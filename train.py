@@ -28,7 +28,11 @@ from run_folder import DEFAULTS, check_settings
 
 
 def get_args(argv=None):
-    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="train.py")
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="train.py", examples=[
+        "python train.py --out runs/first                     # 2x2, the default network, MNIST or the sample",
+        "python train.py --data path/to/mnist.npz --grid 3 --epochs 8 --out runs/3x3",
+        "python train.py --arch unet --grid 2 --out runs/unet  # the original port's U-Net, loss and schedule",
+    ])
     for add_flags in (add_puzzle_flags, add_network_flags, add_training_flags, add_run_flags):
         add_flags(parser, DEFAULTS)
     return parser.parse_args(argv)
@@ -43,7 +47,8 @@ def add_puzzle_flags(parser, d):
                       "network restoring digits with a quarter of their pixels blanked and noise added (MSE loss, "
                       "one output map)")
     add("--gap", type=int, default=d["gap"],
-        help="jigsaw without its shortcut: blank this many pixels along every side of every piece, so that "
+        help="jigsaw without its shortcut (solving a puzzle by matching the pixels on either side of a border): "
+             "blank this many pixels along every side of every piece, so that "
              "neighbouring pieces' visible parts lie 2 x GAP px apart and no border can be matched (default 0)")
     add("--sigma", type=float, default=d["sigma"],
         help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")

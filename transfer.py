@@ -86,9 +86,13 @@ MODEL = "model.keras"
 
 def get_args(argv=None):
     d = DEFAULTS
-    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="transfer.py")
+    parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="transfer.py", examples=[
+        "python transfer.py --pretrained runs/first --task pose --labels 100 --mode finetune",
+        "python transfer.py --scratch --grid 2 --task pose --labels 100 --mode finetune   # the random-weights baseline",
+        "python transfer.py --pretrained runs/first --labels 100 1000 all --mode linear finetune --seeds 0 1 2 3 4",
+    ])
     init = parser.add_mutually_exclusive_group(required=True)
-    init.add_argument("--pretrained", metavar="RUN", help="a train.py run folder: its body is the starting point")
+    init.add_argument("--pretrained", metavar="RUN", help="a train.py run folder: its body (the network minus its heatmap layer) is the starting point")
     init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
     init.add_argument("--score", metavar="CELL",
                       help="train nothing: score a cell saved with --save on the labelled digits of --data (an .npz "
@@ -115,7 +119,7 @@ def get_args(argv=None):
                              "'finetune': train every weight; several run one after another")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(d["seeds"]),
                         help="seeds of the labelled subset, the new weights (all weights with --scratch) and the "
-                             "batches; one cell per seed (default 0)")
+                             "batches; one cell (one trained and scored head) per seed (default 0)")
     parser.add_argument("--data", default=d["data"], help="MNIST source as for train.py (default: Keras' download)")
     parser.add_argument("--canvas", type=int, default=d["canvas"],
                         help=f"keypoints: canvas side in px, a multiple of the transformer's piece side (default "

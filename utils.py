@@ -850,7 +850,7 @@ def plot_puzzles(originals, shuffled, grid, heatmaps=None, reassembled=None, pat
     return fig
 
 
-def plot_history(history, path, ylabel="loss") -> None:
+def plot_history(history, path, ylabel="loss"):
     """Plots training curves (``loss``, ``val_loss``, and ``val_exact`` if present) to a PNG.
 
     Args:
@@ -858,6 +858,9 @@ def plot_history(history, path, ylabel="loss") -> None:
             the run's ``log.csv``).
         path: the PNG to write (atomically).
         ylabel: the loss axis' label, e.g. ``"loss (softmax)"``.
+
+    Returns:
+        The matplotlib Figure (closed), one line per curve drawn.
     """
     import matplotlib.pyplot as plt
 
@@ -880,3 +883,4 @@ def plot_history(history, path, ylabel="loss") -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+    return fig

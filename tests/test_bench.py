@@ -45,7 +45,10 @@ def test_quick_prep_section_runs_and_writes_json(tmp_path):
     _, prep = run_quick_section("prep", tmp_path, timeout=300)
     rows = prep["rows"]
     assert [row["grid"] for row in rows] == ["2x2", "4x4", "7x7"]
-    assert all(row["ours_per_s"] > 0 and row["reference_per_s"] > 0 for row in rows)
+    for row in rows:
+        assert row["ours_per_s"] > 0 and row["reference_per_s"] > 0
+        assert row["ratio"] == pytest.approx(row["ours_per_s"] / row["reference_per_s"])
+    assert prep["met"] == all(row["ratio"] >= 10 for row in rows)  # the goal: at least 10x at every grid
 
 
 @pytest.mark.slow
@@ -56,7 +59,19 @@ def test_quick_cost_section_times_both_networks_at_2x2_and_7x7(tmp_path):
     for row in rows:
         assert row["default_step_s"] > 0 and row["unet_step_s"] > 0
         assert row["ratio"] == pytest.approx(row["default_step_s"] / row["unet_step_s"])
+    assert cost["met"] == all(row["ratio"] <= 2 for row in rows)  # the goal: at most 2x at every grid
     assert "cost, default/U-Net step" in stdout
+    assert f"goal cost: {bench.GOALS['cost']}: {'met' if cost['met'] else 'NOT met'}" in stdout
+
+
+@pytest.mark.parametrize("met, verdict", [(True, "met"), (False, "**not met**")])
+def test_speed_table_says_whether_each_goal_was_met(met, verdict):
+    results = {"arch": "unet", "pipeline": {"pipeline_per_s": 950.0, "arrays_per_s": 1000.0, "ratio": 0.95,
+                                            "met": met}}
+    table = bench.speed_markdown(results).splitlines()
+    assert table[0] == "| what (original U-Net) | measured | goal | |"
+    assert table[2].endswith(f"| 950 vs 1,000 digits/s (0.95x) | {bench.GOALS['pipeline']} | {verdict} |")
+    assert len(table) == 3  # only the sections the file holds
 
 
 def test_network_flags_are_train_flags_that_give_the_networks_settings():
@@ -462,25 +477,25 @@ def collect_into(readme, tmp_path):
                          "--plot", str(tmp_path / "transfer.png"), "--readme", str(readme)])
 
 
-def test_readme_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
-    """Each table of the README's transfer section is, row for row, what `--collect` prints from
+def test_doc_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
+    """Each table of docs/transfer.md's study is, row for row, what `--collect` prints from
     bench/transfer.json, so no figure there can drift from the cells that made it; and `--readme` puts
-    them there, so a README with one figure changed by hand comes back whole."""
-    text = (ROOT / "README.md").read_text()
+    them there, so a page with one figure changed by hand comes back whole."""
+    text = (ROOT / "docs" / "transfer.md").read_text()
     assert len(transfer_table.tables_of(text)) == 6  # classify, keypoints, pose, and each one's pairs
     figure = re.search(r"^\| pose: initialisation .*\n.*\n\| .*?(\d+\.\d) ", text, re.M)
-    readme = tmp_path / "README.md"
-    readme.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
-    collect_into(readme, tmp_path)
+    page = tmp_path / "transfer.md"
+    page.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
+    collect_into(page, tmp_path)
     printed = transfer_table.tables_of(capsys.readouterr().out)
     assert len(printed) == 6 and all(f"\n{table}\n" in text for table in printed)
-    assert readme.read_text() == text
+    assert page.read_text() == text
 
 
 def test_transfer_table_readme_without_a_table_stops_before_writing(tmp_path):
     """A README that lacks a place for one of the tables ends in one line naming it, and nothing is written."""
-    text = (ROOT / "README.md").read_text()
-    readme = tmp_path / "README.md"
+    text = (ROOT / "docs" / "transfer.md").read_text()
+    readme = tmp_path / "transfer.md"
     readme.write_text(text.replace("| keypoints: initialisation |", "| keypoint: initialisation |"))
     with pytest.raises(SystemExit) as stop:
         collect_into(readme, tmp_path)

@@ -383,9 +383,14 @@ def test_plot_puzzles_writes_a_png_and_marks_wrong_pieces(tmp_path, digits):
     assert len(fig.axes) == 12 and any(ax.patches for ax in fig.axes)
 
 
-def test_plot_history_writes_a_png(tmp_path):
-    utils.plot_history({"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "val_exact": [0.5, 0.9]}, tmp_path / "loss.png")
-    assert (tmp_path / "loss.png").stat().st_size > 1000
+def test_plot_history_draws_each_curve_and_writes_a_png(tmp_path):
+    history = {"loss": [0.3, 0.1], "val_loss": [0.2, 0.1], "val_exact": [0.5, 0.9]}
+    fig = utils.plot_history(history, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = {line.get_label(): list(line.get_ydata()) for ax in fig.axes for line in ax.get_lines()}
+    assert drawn == history  # every curve, with its values, against epochs 1 and 2
+    assert all(list(line.get_xdata()) == [1, 2] for ax in fig.axes for line in ax.get_lines())
+    assert fig.axes[0].get_legend() is not None
 
 
 def test_softmax_heatmaps_peak_at_one_where_the_logits_peak():
