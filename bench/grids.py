@@ -8,7 +8,7 @@ evaluate.py on all 10,000 MNIST test digits (hungarian decoding, shuffle seed 0)
 one after another, never side by side, so their training times mean something. A row
 whose run folder already holds metrics.json is read, not retrained; --retrain forces it.
 The table is written as JSON (--json, default bench/grids.json) and printed as Markdown
-for the README.
+for docs/results.md (python -m bench.tables writes it there).
 """
 
 import os

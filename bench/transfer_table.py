@@ -6,7 +6,7 @@
     python -m bench.transfer_table --data path/to/mnist.npz --tasks pose --only scratch-unet-2x2 \
         jigsaw-unet-2x2 jigsaw-unet-2x2-gap denoise-unet-2x2 --labels 100     # digit pose, the U-Net
     python -m bench.transfer_table --data path/to/mnist.npz --curve           # the pose budget's curve
-    python -m bench.transfer_table --collect --readme README.md              # the README's tables, refreshed
+    python -m bench.transfer_table --collect --readme docs/transfer.md       # the study's tables, refreshed
 
 First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
 4x4, the original U-Net's at 2x2 (with and without its shortcut, ``--gap``), 3x3 and 4x4,
@@ -19,8 +19,8 @@ the same architecture with random weights. A pretext run folder, or a cell alrea
 row's cells file (same labels and seed, started from the pretext run of its seed), is read,
 not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs
 one job at a time. The table is written as JSON (--json, default bench/transfer.json),
-printed as Markdown for the README (then each pretrained row minus random weights, the
-denoising control and its other baselines, paired by seed; ``--readme README.md`` writes the
+printed as Markdown for docs/transfer.md (then each pretrained row minus random weights, the
+denoising control and its other baselines, paired by seed; ``--readme docs/transfer.md`` writes the
 tables into it), and plotted (--plot, default sample/transfer.png).
 
 The JSON names each cell's row, and a row whose cells file is missing (a fresh clone, a
@@ -137,7 +137,7 @@ def get_args(argv=None):
     parser.add_argument("--curve", action="store_true",
                         help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
                              f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
-    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (the README), each "
+    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (docs/transfer.md), each "
                                          "in place of the table there with the same header row")
     return parser.parse_args(argv)
 
