@@ -505,7 +505,7 @@ def score_puzzles(
     """Runs the model over puzzles batch by batch and scores both decodings.
 
     Heatmaps are made and dropped one batch at a time, so memory does not grow with the
-    number of puzzles or the grid's K.
+    number of puzzles, and with the grid's K only by one batch's K heatmaps.
 
     Args:
         model: the U-Net, ``(N, H, W, 1)`` -> ``(N, H, W, K)``.

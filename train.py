@@ -4,7 +4,8 @@
     python train.py --data path/to/mnist.npz --grid 2 --out runs/mnist-2x2     # a local copy
 
 Every epoch shuffles every training digit afresh; heatmap targets are made batch by
-batch, so memory does not grow with the grid. A fixed-seed validation set is split off
+batch, so only one batch of them is ever held (memory still grows with the grid: a batch
+holds K heatmaps; docs/benchmarks.md measures how much). A fixed-seed validation set is split off
 the training digits (the MNIST test split is never touched here). The run folder
 (``run_folder`` describes it) holds the models, every setting in config.json (so
 evaluate.py needs no repeated flags), the log and the validation metrics. While training,
