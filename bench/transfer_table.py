@@ -413,20 +413,62 @@ def column_order(column):
     return label_order(column[0]), MODES.index(column[1])
 
 
+def panel_of(init):
+    """The figure's panel an initialisation belongs to: ``(network, variant)``.
+
+    The variant is "2x2", "harder grids" (a 3x3 or 4x4 jigsaw, or random weights of that grid) or
+    "without the shortcut" (``--gap``, or the default network without its edge bias).
+    """
+    kind, grid, arch, *flags = init.split(" ")
+    flags = dict(zip(flags[::2], flags[1::2], strict=True))
+    network = "U-Net" if arch == "unet" else "default piece transformer" if "piece-filters" in flags \
+        else "plain piece transformer"
+    if "gap" in flags or ("piece-filters" in flags and "edge-bias" not in flags):
+        return network, "without the shortcut"
+    return network, "2x2" if grid == "2x2" else "harder grids"
+
+
+def panels(inits):
+    """The figure's panels for a task's rows, in table order: ``[(title, [init, ...])]``.
+
+    Each panel holds a few lines: a network's 2x2 rows, its harder grids, or its rows without the
+    shortcut. A panel without the shortcut also draws the jigsaw with it, and the U-Net's harder
+    grids its 2x2 random weights and jigsaw (its body does not depend on the grid): the rows each
+    is paired with in the tables.
+    """
+    grouped = {}
+    for init in sorted(inits, key=init_order):
+        grouped.setdefault(panel_of(init), []).append(init)
+    result = []
+    for (network, variant), own in grouped.items():
+        arch = "unet" if network == "U-Net" else "transformer"
+        references = []
+        if variant == "without the shortcut":
+            references = [init for init in inits if panel_of(init) == (network, "2x2") and init.startswith("jigsaw")]
+        elif variant == "harder grids" and arch == "unet":
+            references = [f"scratch 2x2 {arch}", f"jigsaw 2x2 {arch}"]
+        rows = sorted({*own, *(init for init in references if init in inits)}, key=init_order)
+        result.append((f"{network}, {variant}", rows))
+    return result
+
+
 def plot(summary, path):
+    """Every row of the tables against the number of labels: a row of panels per task and group of rows
+    (``panels``), frozen and fine-tuned side by side, each row of the tables one colour throughout."""
     import matplotlib.pyplot as plt
 
     tasks = sorted({key[0] for key in summary}, key=TASKS.index)
-    fig, axes = plt.subplots(len(tasks), len(MODES), figsize=(12, 4 * len(tasks)), squeeze=False)
-    for row, task in enumerate(tasks):
-        inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
-        # One colour per row, the same in both panels (a row missing from one panel must not shift the
-        # others), from a palette of 20: the pose table has more rows than the default cycle's 10.
-        # tab20 pairs each hue dark then light; the dark ten come first so that neighbours differ.
-        tab20 = plt.get_cmap("tab20").colors
-        palette = tab20[::2] + tab20[1::2]
-        colours = {init: palette[i % len(palette)] for i, init in enumerate(inits)}
-        handles, legend_ax = {}, None  # each row's line (either panel's) and the right-most panel with lines
+    figure_rows = [(task, title, inits) for task in tasks
+                   for title, inits in panels({key[3] for key in summary if key[0] == task})]
+    fig, axes = plt.subplots(len(figure_rows), len(MODES), figsize=(11, 3 * len(figure_rows)), squeeze=False)
+    # One colour per row of the tables, the same in every panel, from a palette of 20 (tab20 pairs each
+    # hue dark then light; the dark ten first, so that neighbours differ).
+    tab20 = plt.get_cmap("tab20").colors
+    palette = tab20[::2] + tab20[1::2]
+    everyone = sorted({key[3] for key in summary}, key=init_order)
+    colours = {init: palette[i % len(palette)] for i, init in enumerate(everyone)}
+    for row, (task, title, inits) in enumerate(figure_rows):
+        handles, legend_ax = {}, None  # each line (either panel's) and the right-most panel with lines
         for col, mode in enumerate(MODES):
             ax = axes[row, col]
             for init in inits:
@@ -442,18 +484,18 @@ def plot(summary, path):
             ax.set_xscale("log")
             ax.set_xlabel("labelled canvases" if task == "keypoints" else "labelled digits")
             ax.set_ylabel({"classify": "test accuracy (%)", "keypoints": "test digits found (%)",
-                           "pose": "test keypoint F1 within 2 px (%)"}[task])
-            ax.set_title(f"{task}, {mode}")
+                           "pose": "test keypoint F1, 2 px (%)"}[task])
+            ax.set_title(f"{task}, {title}, {'frozen' if mode == 'linear' else 'fine-tuned'}", fontsize=8)
             ax.grid(alpha=0.3)
-        # Each task its own legend (colours follow its rows), beside the right-most panel that has lines
-        # (a table of one mode has none in the other): inside, a dozen rows would cover points. It
-        # names every row of the task, also those measured in one mode only, in the table's order.
+        # One legend per row of panels, beside its right-most panel with lines; it names every line of the
+        # row, also those measured in one mode only, in the table's order.
         if legend_ax is not None:
-            legend_ax.legend([handles[init] for init in inits], inits, fontsize=7, loc="upper left",
+            legend_ax.legend([handles[init] for init in inits if init in handles],
+                             [init for init in inits if init in handles], fontsize=7, loc="upper left",
                              bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
     with utils.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png", bbox_inches="tight")  # the legends stand outside the panels
+        fig.savefig(tmp, dpi=80, format="png", bbox_inches="tight")  # the legends stand outside the panels
     plt.close(fig)
 
 

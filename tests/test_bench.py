@@ -448,7 +448,8 @@ def test_transfer_table_plot_legend_names_rows_measured_in_one_mode_only(tmp_pat
              for mode, init in (("linear", both), ("finetune", both), ("linear", frozen_only))]
     transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
     legends = [ax.get_legend() for ax in figures[0].axes if ax.get_legend() is not None]
-    assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [[both, frozen_only]]
+    # Two rows of panels: the U-Net's 2x2 rows, and its harder grids beside its 2x2 random weights.
+    assert [[text.get_text() for text in legend.get_texts()] for legend in legends] == [[both], [both, frozen_only]]
     figures[0].clf()
 
 
@@ -462,10 +463,24 @@ def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, 
              for mode in transfer_table.MODES for init in inits
              if not (mode == "linear" and init == inits[0])]  # a row the linear panel lacks
     transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
-    linear, finetune = ({bars.get_label(): bars.lines[0].get_color() for bars in ax.containers}
-                        for ax in figures[0].axes)
+    axes = figures[0].axes  # a row of panels per group of rows: frozen, then fine-tuned
+    linear, finetune = ({bars.get_label(): bars.lines[0].get_color() for ax in axes[column::2] for bars in ax.containers}
+                        for column in (0, 1))
     assert len(set(finetune.values())) == len(inits)
     assert linear == {init: finetune[init] for init in inits[1:]}
+    figures[0].clf()
+
+
+def test_transfer_figure_draws_at_most_four_lines_a_panel_and_every_row_somewhere(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to look at
+    summary = transfer_table.summarise(utils.load_json(ROOT / "bench" / "transfer.json")["cells"])
+    transfer_table.plot(summary, tmp_path / "transfer.png")
+    drawn = [{bars.get_label() for bars in ax.containers} for ax in figures[0].axes]
+    assert max(len(lines) for lines in drawn) <= 4
+    assert set().union(*drawn) == {key[3] for key in summary}
     figures[0].clf()
 
 
