@@ -412,6 +412,7 @@ def speed_markdown(results):
         if name in results:
             verdict = "met" if results[name]["met"] else "**not met**"
             lines.append(f"| {WHAT[name]} | {measured(name, results[name])} | {GOALS[name]} | {verdict} |")
+    lines.append(f"| the CPU (`utils.cpu_description()`) | {results.get('cpu', 'not recorded')} | | |")
     return "\n".join(lines)
 
 
@@ -421,7 +422,8 @@ def cost_markdown(results):
     lines = ["| grid | " + " | ".join(r["grid"] for r in rows) + " |", "|---|" + "---|" * len(rows),
              "| default network, ms a step | " + " | ".join(f"{1000 * r['default_step_s']:.0f}" for r in rows) + " |",
              "| original U-Net, ms a step | " + " | ".join(f"{1000 * r['unet_step_s']:.0f}" for r in rows) + " |",
-             "| ratio (goal ≤ 2x) | " + " | ".join(f"{r['ratio']:.2f}x" for r in rows) + " |"]
+             "| ratio (goal ≤ 2x) | " + " | ".join(f"{r['ratio']:.2f}x" for r in rows) + " |",
+             f"| the CPU | {results.get('cpu', 'not recorded')} |" + " |" * (len(rows) - 1)]
     return "\n".join(lines)
 
 

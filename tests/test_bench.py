@@ -71,7 +71,8 @@ def test_speed_table_says_whether_each_goal_was_met(met, verdict):
     table = bench.speed_markdown(results).splitlines()
     assert table[0] == "| what (original U-Net) | measured | goal | |"
     assert table[2].endswith(f"| 950 vs 1,000 digits/s (0.95x) | {bench.GOALS['pipeline']} | {verdict} |")
-    assert len(table) == 3  # only the sections the file holds
+    assert table[3] == "| the CPU (`utils.cpu_description()`) | not recorded | | |"
+    assert len(table) == 4  # only the sections the file holds, and the CPU
 
 
 def test_network_flags_are_train_flags_that_give_the_networks_settings():
