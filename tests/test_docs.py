@@ -122,3 +122,17 @@ def test_every_function_the_docs_name_exists(page):
     files = {"py", "json", "png", "md", "keras", "csv", "npz", "ipynb"}  # train.py, transfer.json: files, not names
     missing = sorted({f"{module}.{name}" for module, name in named if name not in files | module_names(module)})
     assert missing == []
+
+
+def test_the_readme_snippet_runs_as_written(monkeypatch):
+    """The README's notebook snippet is the front page's promise of the library: it must run unchanged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(ROOT)
+    namespace = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - the project's own README
+    assert namespace["decoded"].shape == (6, 9)
+    assert (namespace["decoded"] == namespace["permutation"]).all()  # the true label decodes exactly
