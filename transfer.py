@@ -88,11 +88,12 @@ def get_args(argv=None):
     d = DEFAULTS
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="transfer.py", examples=[
         "python transfer.py --pretrained runs/first --task pose --labels 100 --mode finetune",
-        "python transfer.py --scratch --grid 2 --task pose --labels 100 --mode finetune   # the random-weights baseline",
+        "python transfer.py --scratch --grid 2 --task pose --labels 100 --mode finetune  # random weights",
         "python transfer.py --pretrained runs/first --labels 100 1000 all --mode linear finetune --seeds 0 1 2 3 4",
     ])
     init = parser.add_mutually_exclusive_group(required=True)
-    init.add_argument("--pretrained", metavar="RUN", help="a train.py run folder: its body (the network minus its heatmap layer) is the starting point")
+    init.add_argument("--pretrained", metavar="RUN",
+                      help="a train.py run folder: its body (the network minus its heatmap layer) is the starting point")
     init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
     init.add_argument("--score", metavar="CELL",
                       help="train nothing: score a cell saved with --save on the labelled digits of --data (an .npz "

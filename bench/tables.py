@@ -110,7 +110,8 @@ def main(argv=None):
             with utils.atomic_path(ROOT / name) as tmp:
                 tmp.write_text(text)
         draw()
-        print(f"tables written into {', '.join(texts)}; pictures {', '.join(str(p.relative_to(ROOT)) for p in PICTURES.values())}")
+        pictures = ", ".join(str(path.relative_to(ROOT)) for path in PICTURES.values())
+        print(f"tables written into {', '.join(texts)}; pictures {pictures}")
         return 0
 
     raise SystemExit(run_script("tables.py", work))

@@ -137,7 +137,8 @@ def get_args(argv=None):
     parser.add_argument("--curve", action="store_true",
                         help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
                              f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
-    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (docs/transfer.md), each "
+    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (docs/transfer.md), "
+                                         "each "
                                          "in place of the table there with the same header row")
     return parser.parse_args(argv)
 

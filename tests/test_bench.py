@@ -350,7 +350,8 @@ def test_the_curve_is_scored_on_held_out_training_digits_not_the_test_digits():
     """A budget is chosen on each cell's held-out tenth: a cell scored on the test digits alone is refused."""
     cell = {"steps": 300, "val_f1": 0.5, "val_f1_1px": 0.25, "val_precision": 0.75, "val_recall": 0.375,
             "seconds": 79.4, "cpu": "a CPU", "f1": 0.99}
-    assert transfer_table.curve_markdown([cell]).splitlines()[2] == "| 300 | 50.0 % | 25.0 % | 75.0 % | 37.5 % | 79 | a CPU |"
+    row = "| 300 | 50.0 % | 25.0 % | 75.0 % | 37.5 % | 79 | a CPU |"
+    assert transfer_table.curve_markdown([cell]).splitlines()[2] == row
     test_only = {key: value for key, value in cell.items() if not key.startswith("val_")}
     with pytest.raises(ValueError, match="cell 0 lacks val_f1, val_f1_1px, val_precision, val_recall"):
         transfer_table.checked_cells([test_only], "curve.json", transfer_table.CURVE_KEYS)
@@ -465,8 +466,8 @@ def test_transfer_table_plot_gives_each_row_one_colour_in_both_panels(tmp_path, 
              if not (mode == "linear" and init == inits[0])]  # a row the linear panel lacks
     transfer_table.plot(transfer_table.summarise(cells), tmp_path / "transfer.png")
     axes = figures[0].axes  # a row of panels per group of rows: frozen, then fine-tuned
-    linear, finetune = ({bars.get_label(): bars.lines[0].get_color() for ax in axes[column::2] for bars in ax.containers}
-                        for column in (0, 1))
+    linear, finetune = ({bars.get_label(): bars.lines[0].get_color()
+                         for ax in axes[column::2] for bars in ax.containers} for column in (0, 1))
     assert len(set(finetune.values())) == len(inits)
     assert linear == {init: finetune[init] for init in inits[1:]}
     figures[0].clf()

@@ -79,7 +79,8 @@ def test_a_figure_changed_in_a_results_file_or_a_page_is_found(tmp_path):
 def test_with_tables_puts_each_table_in_place_of_its_namesake_and_names_a_missing_one(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("text\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nmore\n")
-    assert tables.with_tables(["| a | b |\n|---|---|\n| 3 | 4 |"], page) == "text\n\n| a | b |\n|---|---|\n| 3 | 4 |\n\nmore\n"
+    written = tables.with_tables(["| a | b |\n|---|---|\n| 3 | 4 |"], page)
+    assert written == "text\n\n| a | b |\n|---|---|\n| 3 | 4 |\n\nmore\n"
     with pytest.raises(ValueError, match=r"page.md: no table there has the header row \| c \| \.\.\.; add one"):
         tables.with_tables(["| c |\n|---|\n| 1 |"], page)
 
