@@ -93,7 +93,8 @@ def get_args(argv=None):
     ])
     init = parser.add_mutually_exclusive_group(required=True)
     init.add_argument("--pretrained", metavar="RUN",
-                      help="a train.py run folder: its body (the network minus its heatmap layer) is the starting point")
+                      help="a train.py run folder: its body (the network minus its heatmap layer) is the "
+                           "starting point")
     init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
     init.add_argument("--score", metavar="CELL",
                       help="train nothing: score a cell saved with --save on the labelled digits of --data (an .npz "
