@@ -425,10 +425,13 @@ def test_transfer_scores_digit_pose_on_every_test_digit(arch, monkeypatch):
                                 labels=["40"], mode=["finetune"], verbose=0)
     network = {"transformer": "transformer piece-filters 16 edge-bias learned", "unet": "unet"}[arch]
     assert cell["task"] == "pose" and cell["init"] == f"scratch 2x2 {network}"
-    _, (x_test, _) = utils.load_mnist("sample")
+    (x_train, y_train), (x_test, _) = utils.load_mnist("sample")
     test_digits, val_digits = scored
     np.testing.assert_array_equal(test_digits, x_test)  # all 1,000 of the sample's test digits, in order
-    assert len(val_digits) == 4  # the tenth of the 40 labelled training digits held out
+    # The held-out part of the 40 labelled training digits: max(40 // 10, 10 classes) = 10 digits, one per class.
+    _, val = tasks.labelled_split(y_train, 40, seed=0)
+    assert len(val_digits) == len(val) == 10
+    np.testing.assert_array_equal(val_digits, x_train[val])
     assert all(0.0 <= cell[prefix + key] <= 1.0 for key in ("f1", "precision", "recall", "f1_1px")
                for prefix in ("", "val_"))
     assert "F1 " in transfer.describe(cell) and "within 1 px" in transfer.describe(cell)
