@@ -1,10 +1,11 @@
-"""Score a trained jigsaw network on held-out digits and plot its reassemblies.
+"""Score a trained jigsaw network on held-out images and plot its reassemblies.
 
-    python evaluate.py --model runs/mnist-2x2                              # Keras' MNIST download
+    python evaluate.py --model runs/mnist-2x2                              # the run's own --data
     python evaluate.py --model runs/mnist-2x2 --data path/to/mnist.npz     # a local copy
+    python evaluate.py --model runs/photos --data other_photos/ --split all  # every image of another folder
 
-The grid, sigma and image size come from the run's config.json, so no training flag is
-repeated. Every test digit is shuffled once with --seed, so two models evaluated with the
+The grid, sigma, image size and channels come from the run's config.json, so no training flag
+is repeated. Every test image is shuffled once with --seed, so two models evaluated with the
 same seed solve the same puzzles. Prints exact / pieces / permutation / tau for both
 decodings and writes them to metrics.json.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import data
 import run_folder
 import utils
 from cli import CleanArgumentParser, format_table, run_script
@@ -29,16 +31,19 @@ def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="evaluate.py", examples=[
         "python evaluate.py --model runs/first                       # the test table, both decodings",
         "python evaluate.py --model runs/first --plot puzzles.png --failures wrong.png",
-        "python evaluate.py --model runs/first --split val            # the run's own validation digits",
+        "python evaluate.py --model runs/first --split val            # the run's own validation images",
+        "python evaluate.py --model runs/photos --data other_photos/ --split all   # every image of another folder",
     ])
     add = parser.add_argument
     add("--model", required=True,
         help="a run folder (uses its best.keras and config.json) or a .keras file with config.json beside it")
     add("--data", default=None,
-        help="MNIST source: an .npz in Keras' layout, a folder of IDX files, or 'sample' "
-             "(default: Keras' download, else the bundled sample)")
-    parser.add_choice("split", "test", "'test': the MNIST test split (default); 'val': the run's own validation digits")
-    add("--num", type=int, default=None, help="score only the first NUM digits of the split (default: all)")
+        help=f"the images: {data.SOURCE_HELP}, or 'photos' (default: the run's own --data; Keras' MNIST download, "
+             "else the bundled sample, for a run trained on it); brought to the run's size and channels")
+    parser.add_choice("split", "test",
+                      "'test': the source's test split (default); 'val': the run's own validation images; 'all': every "
+                      "image of --data, training and test splits (to score a model on another set of images)")
+    add("--num", type=int, default=None, help="score only the first NUM images of the split (default: all)")
     parser.add_choice("decode", None,
                       "decoding used for the plot and metrics.json's 'decode' entry (default: the run's); "
                       "the table shows both")
@@ -80,13 +85,14 @@ def evaluate(
     verbose=1,
     failures=None,
 ):
-    """Scores a trained run on held-out digits; writes metrics.json and an optional plot.
+    """Scores a trained run on held-out images; writes metrics.json and an optional plot.
 
     Args:
         model: a run folder or a ``.keras`` file with ``config.json`` beside it.
-        data: MNIST source (see ``utils.load_mnist``).
-        split: ``"test"`` (the MNIST test split) or ``"val"`` (the run's validation digits).
-        num: score only the first ``num`` digits of the split; None for all.
+        data: the images (see ``data.open_images``); None for the run's own ``--data``.
+        split: ``"test"`` (the source's test split), ``"val"`` (the run's validation images) or
+            ``"all"`` (every image of ``data``).
+        num: score only the first ``num`` images of the split; None for all.
         decode: decoding named as the headline in metrics.json and used for the plot.
         seed: seed of the puzzles' shuffles.
         batch_size: puzzles per forward pass.
@@ -103,7 +109,7 @@ def evaluate(
         run_folder.check_choice("decode", decode)
     run_folder.check_choice("split", split)
     if num is not None and num < 1:
-        raise ValueError(f"--num must be a positive number of digits, got {num}")
+        raise ValueError(f"--num must be a positive number of images, got {num}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
     model_file, config = run_folder.find_model(model)
@@ -196,30 +202,54 @@ def find_failures(net, images, shuffled, permutation, grid, decode, count, batch
     return np.asarray(found, dtype=int), np.concatenate(maps)
 
 
-def make_puzzles(config, data, split, num, seed):
-    """The digits of a split, each shuffled once with ``seed``, as the run's grid cuts them.
+def make_puzzles(config, source, split, num, seed):
+    """The images of a split, each shuffled once with ``seed``, as the run's grid cuts them.
+
+    Args:
+        config: the run's settings.
+        source: the ``--data`` given (None for the run's own), opened at the run's size and channels.
+        split: ``"test"``, ``"val"`` or ``"all"``.
+        num: keep the first ``num``; None for all.
+        seed: seed of the shuffles.
 
     Returns:
-        ``(images, shuffled, permutation, origin)``: ``(N, H0, W0)`` uint8 digits, ``(N, H, W)``
-        uint8 puzzles, ``(N, K)`` their permutations, and where the digits came from.
+        ``(images, shuffled, permutation, origin)``: ``(N, H0, W0[, 3])`` uint8 images, ``(N, H, W[, 3])``
+        uint8 puzzles, ``(N, K)`` their permutations, and where the images came from.
 
     Raises:
-        ValueError: for ``split="val"``, if these are not the training digits the run split.
+        ValueError: for ``split="val"``, if these are not the training images the run split; for
+            images of another size than the run's.
     """
-    ((x_train, _), (x_test, _)), origin = utils.load_mnist(data, return_origin=True)
-    if split == "test":
-        images = x_test
+    if source is None and config.get("data_origin") not in (None, "download"):
+        source = config["data_origin"]
+    # Another source than the run's own is brought to the size the run's puzzles have.
+    size = config["image_size"] or (None if source is None or _is_mnist(source) else config["puzzle_shape"])
+    opened = data.open_images(source, size, config["grid"], config["channels"])
+    if split == "val":
+        run_folder.record_digits(dict(config), opened.fingerprint, opened.origin, "--split val")
+        _, val_index = utils.train_val_split(len(opened.train), config["val_size"], config["seed"])
+        images = opened.train[val_index]
+    elif split == "test":
+        images = opened.test[:]
     else:
-        run_folder.record_digits(dict(config), x_train, origin, "--split val")
-        _, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
-        images = x_train[val_index]
-    if tuple(images.shape[1:]) != tuple(config["image_shape"]):
-        raise ValueError(f"the model was trained on {config['image_shape']} images, these are {list(images.shape[1:])}")
+        images = np.concatenate([opened.train[:], opened.test[:]])
+    if tuple(images.shape[1:3]) != tuple(config["image_shape"]):
+        raise ValueError(f"the model was trained on {config['image_shape']} images, "
+                         f"these are {list(images.shape[1:3])}")
+    origin = opened.origin
     if config["gap"]:  # the run's puzzles had blank margins: so do the ones it is scored on
         images = utils.blank_margins(images, config["grid"], config["gap"])
     # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
     shuffled, permutation = utils.shuffle_pieces(images, config["grid"], seed)
     return images[:num], shuffled[:num], permutation[:num], origin
+
+
+def _is_mnist(source) -> bool:
+    """Whether ``--data`` names MNIST (kept at its own size) rather than images brought to the run's size."""
+    path = pathlib.Path(source).expanduser()
+    if source == "sample" or (path.is_dir() and data.is_idx_folder(path)):
+        return True
+    return path.suffix == ".npz" and path.is_file() and data._is_mnist_npz(path)
 
 
 def plot_solutions(config, images, shuffled, heatmaps, what, decode, path=None, show=False):

@@ -413,23 +413,24 @@ def build_network(config, input_shape=None, num_outputs=None):
         config: a run's resolved settings (``run_folder.read_config``, or train.py's).
         input_shape: ``(H, W)`` of one input; None for the run's puzzles. The transformer
             keeps the run's piece size, so H and W must be multiples of it.
-        num_outputs: output maps; None for the run's own: K heatmaps, or one image for
-            the denoising pretext.
+        num_outputs: output maps; None for the run's own: K heatmaps, or the restored image
+            (its C channels) for the denoising pretext.
 
     Returns:
-        A ``keras.Model`` from ``(N, H, W, 1)`` to ``(N, H, W, num_outputs)`` float32.
+        A ``keras.Model`` from ``(N, H, W, C)`` (C: the run's ``channels``) to ``(N, H, W, num_outputs)`` float32.
 
     Raises:
         ValueError: if the transformer's pieces do not tile ``input_shape``.
     """
     shape = tuple(config["puzzle_shape"] if input_shape is None else input_shape)
+    channels = config.get("channels") or 1
     if num_outputs is None:
-        num_outputs = 1 if config["pretext"] == "denoise" else config["num_pieces"]
+        num_outputs = channels if config["pretext"] == "denoise" else config["num_pieces"]
     if config["arch"] == "unet":
-        return build_unet((*shape, 1), num_outputs, config["filters"], config["depth"], config["dtype_policy"])
+        return build_unet((*shape, channels), num_outputs, config["filters"], config["depth"], config["dtype_policy"])
     tiles = run_folder.tiles(config, shape)  # the run's pieces, as many as the input holds
     return build_piece_transformer(
-        (*shape, 1), tiles, config["dim"], config["blocks"], config["heads"], config["piece_filters"],
+        (*shape, channels), tiles, config["dim"], config["blocks"], config["heads"], config["piece_filters"],
         config["edge_bias"], config["dtype_policy"], num_outputs,
     )
 
@@ -590,16 +591,20 @@ class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
 
 class PuzzleBatches(keras.utils.PyDataset):
-    """Batches of (shuffled digits, heatmap targets), made on demand.
+    """Batches of (shuffled images, heatmap targets), made on demand.
 
-    Batch ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``: its digits and
+    Batch ``i`` of epoch ``e`` is a pure function of ``(seed, e, i)``: its images and
     their shuffles come from generators seeded with those numbers, so runs repeat exactly
     and a resumed run sees the puzzles the uninterrupted one would have.
+
+    ``images`` is an ``(N, H, W[, C])`` uint8 array, or ``data.ImageFiles``, which decodes
+    only the files a batch needs; ``workers`` threads then make the next batches while the
+    network trains. With ``gap``, each batch's images get blank margins (``utils.blank_margins``).
     """
 
-    def __init__(self, images, grid, sigma, batch_size, seed):
-        super().__init__()
-        self.images, self.grid, self.sigma = images, grid, sigma
+    def __init__(self, images, grid, sigma, batch_size, seed, gap=0, workers=1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.images, self.grid, self.sigma, self.gap = images, grid, sigma, gap
         self.batch_size, self.seed = batch_size, seed
         self.epoch = 0  # set by SetEpoch
         self._order_epoch, self._order = None, None
@@ -612,21 +617,23 @@ class PuzzleBatches(keras.utils.PyDataset):
         if self._order_epoch != epoch:  # a new epoch: a new order of the digits
             self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
             self._order_epoch = epoch
-        digits = self.images[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
-        return self.pairs(digits, [self.seed, epoch, index])
+        images = self.images[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
+        if self.gap:
+            images = utils.blank_margins(images, self.grid, self.gap)
+        return self.pairs(images, [self.seed, epoch, index])
 
-    def pairs(self, digits, seed):
-        """One batch: ``(N, H, W, 1)`` float32 puzzles and their ``(N, H, W, K)`` float32 heatmaps."""
-        shuffled, permutation = utils.shuffle_pieces(digits, self.grid, seed)
+    def pairs(self, images, seed):
+        """One batch: ``(N, H, W, C)`` float32 puzzles and their ``(N, H, W, K)`` float32 heatmaps."""
+        shuffled, permutation = utils.shuffle_pieces(images, self.grid, seed)
         targets = utils.make_heatmaps(permutation, self.grid, shuffled.shape[1:3], self.sigma)
         return utils.to_model_input(shuffled), targets
 
 
 class DenoiseBatches(PuzzleBatches):
-    """The control pretext's batches: (corrupted digits, clean digits), in PuzzleBatches' order."""
+    """The control pretext's batches: (corrupted images, clean images), in PuzzleBatches' order."""
 
-    def pairs(self, digits, seed):
-        return tasks.denoise_pairs(digits, self.grid, seed)
+    def pairs(self, images, seed):
+        return tasks.denoise_pairs(images, self.grid, seed)
 
 
 class RandomBatches(keras.utils.PyDataset):

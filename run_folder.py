@@ -25,6 +25,7 @@ import os
 import pathlib
 import shutil
 
+import data
 import tasks
 import utils
 
@@ -45,7 +46,7 @@ ARCHS = ("transformer", "unet")
 LR_SCHEDULES = ("cosine", "constant")
 DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
-SPLITS = ("test", "val")
+SPLITS = ("test", "val", "all")
 PRETEXTS = ("jigsaw", "denoise")
 EDGE_BIASES = ("learned", "mse", "none")
 # setting -> (what it is called in an error, its allowed values)
@@ -72,6 +73,9 @@ DEFAULTS = dict(
     learning_rate=2e-3,
     sigma=None,
     data=None,
+    image_size=None,  # None: MNIST at its own size, an array at its own, a folder at data.DEFAULT_IMAGE_SIZE
+    channels=None,  # None: what the data holds (1 if every image is grayscale, else 3)
+    strict=False,
     train_size=None,
     val_size=None,
     arch="transformer",
@@ -106,13 +110,16 @@ NETWORK_DEFAULTS = {
 # missing from both tables takes its entry in DEFAULTS.
 # Before --piece-filters and --edge-bias, the transformer's pieces went straight into one
 # linear map, and its attention had no bias.
-MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0, "piece_filters": 0, "edge_bias": "none"}
+# Before --channels and --image-size, every run trained on MNIST's one channel at its own size.
+MISSING_MEANT = {"arch": "unet", "loss": "mse", "warmup_steps": 0, "piece_filters": 0, "edge_bias": "none",
+                 "channels": 1, "image_size": None}
 # What train.py adds to the settings when it starts a run (evaluate.py needs these).
 RESOLVED = ("grid", "sigma", "image_shape", "seed", "val_size")
-# What train.py records about the digits it split into training and validation digits:
-# where they came from ("download", "sample" or the --data path) and their fingerprint
-# (utils.digits_fingerprint). None in runs saved before it did.
-DATA_RECORD = {"data_origin": None, "data_fingerprint": None}
+# What train.py records about the images it split into training and validation images:
+# where they came from ("download", "sample" or the --data path), their fingerprint
+# (data.ImageSource.fingerprint), what kind of source it was (data.ImageSource.kind) and the
+# files it skipped. None in runs saved before it did.
+DATA_RECORD = {"data_origin": None, "data_fingerprint": None, "data_kind": None, "skipped_files": None}
 
 
 def choices(setting) -> tuple:
@@ -166,6 +173,9 @@ def check_settings(config):
     for key in ("arch", "pretext", "loss", "decode", "lr_schedule", "dtype_policy", "strategy", "edge_bias"):
         check_choice(key, config[key])
     utils.parse_grid(config["grid"])
+    data.parse_image_size(config["image_size"])
+    if config["channels"] not in (None, *data.CHANNELS):
+        raise ValueError(f"--channels must be 1 or 3, got {config['channels']}")
 
 
 def tiles(config, shape) -> tuple[int, int]:
@@ -210,23 +220,24 @@ def read_config(path) -> dict:
 
 
 def record_digits(config, x_train, origin, action):
-    """Records in ``config`` which training digits the run splits; refuses others for a run that has them.
+    """Records in ``config`` which training images the run splits; refuses others for a run that has them.
 
     Args:
-        config: the run's settings; a run saved before digits were recorded is not checked.
-        x_train: ``(N, H, W)`` uint8, the training split that the run's validation digits come from.
-        origin: where they came from (``utils.load_mnist(..., return_origin=True)``).
+        config: the run's settings; a run saved before its data was recorded is not checked.
+        x_train: the training split that the run's validation images come from: ``(N, H, W[, C])``
+            uint8, or its fingerprint (``data.ImageSource.fingerprint``).
+        origin: where they came from (``data.ImageSource.origin``).
         action: what is being done with them, for the message (``"--resume"``, ``"--split val"``).
 
     Raises:
-        ValueError: if the run recorded other digits.
+        ValueError: if the run recorded other images.
     """
-    fingerprint = utils.digits_fingerprint(x_train)
+    fingerprint = x_train if isinstance(x_train, str) else utils.digits_fingerprint(x_train)
     recorded = config.get("data_fingerprint")
     if recorded is not None and recorded != fingerprint:
         raise ValueError(
-            f"{action}: these training digits ({origin}, fingerprint {fingerprint}) are not the ones the run split "
-            f"its validation digits from ({config['data_origin']}, fingerprint {recorded}); give --data that source"
+            f"{action}: these training images ({origin}, fingerprint {fingerprint}) are not the ones the run split "
+            f"its validation images from ({config['data_origin']}, fingerprint {recorded}); give --data that source"
         )
     config.update(data_origin=origin, data_fingerprint=fingerprint)
 

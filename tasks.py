@@ -33,22 +33,23 @@ DENOISE_DROP, DENOISE_NOISE = 0.25, 0.2  # the control pretext's corruption: pix
 
 
 def denoise_pairs(images, grid, seed) -> tuple[np.ndarray, np.ndarray]:
-    """The control pretext's examples (a denoising autoencoder): corrupted digits and clean ones.
+    """The control pretext's examples (a denoising autoencoder): corrupted images and clean ones.
 
     A quarter of the pixels are blanked and Gaussian noise of std 0.2 (on the [0, 1]
     scale) is added, then clipped, as in Vincent et al. 2008's denoising autoencoders.
 
     Args:
-        images: ``(N, H, W)`` uint8 digits.
+        images: ``(N, H, W)`` or ``(N, H, W, C)`` uint8 images.
         grid: the run's grid: both arrays are padded to it, as puzzles are.
         seed: seed (or seed sequence) of the corruption.
 
     Returns:
-        ``(noisy, clean)``: ``(N, H', W', 1)`` float32 in [0, 1] each.
+        ``(noisy, clean)``: ``(N, H', W', C)`` float32 in [0, 1] each (C = 1 for ``(N, H, W)``).
     """
     clean = utils.to_model_input(utils.pad_to_grid(images, grid))
     rng = np.random.default_rng(seed)
-    noisy = np.where(rng.random(clean.shape) < DENOISE_DROP, 0.0, clean) + rng.normal(0, DENOISE_NOISE, clean.shape)
+    blanked = rng.random((*clean.shape[:3], 1)) < DENOISE_DROP  # a blanked pixel loses every channel
+    noisy = np.where(blanked, 0.0, clean) + rng.normal(0, DENOISE_NOISE, clean.shape)
     return np.clip(noisy, 0.0, 1.0).astype(np.float32), clean
 
 

@@ -1,12 +1,14 @@
-"""Train a network to solve heatmap-style jigsaw puzzles on MNIST digits.
+"""Train a network to solve heatmap-style jigsaw puzzles on MNIST digits or on your own images.
 
     python train.py --grid 2 --out runs/mnist-2x2                              # Keras' MNIST download
     python train.py --data path/to/mnist.npz --grid 2 --out runs/mnist-2x2     # a local copy
+    python train.py --data sample/photos --image-size 48 --grid 3 --out runs/photos   # a folder of images
 
-Every epoch shuffles every training digit afresh; heatmap targets are made batch by
+Every epoch shuffles every training image afresh; heatmap targets are made batch by
 batch, so only one batch of them is ever held (memory still grows with the grid: a batch
-holds K heatmaps; docs/benchmarks.md measures how much). A fixed-seed validation set is split off
-the training digits (the MNIST test split is never touched here). The run folder
+holds K heatmaps; docs/benchmarks.md measures how much). A folder of images is decoded batch
+by batch while the network trains, never read whole (data.py). A fixed-seed validation set is
+split off the training images (the test split is never touched here). The run folder
 (``run_folder`` describes it) holds the models, every setting in config.json (so
 evaluate.py needs no repeated flags), the log and the validation metrics. While training,
 the run lives in OUT.partial; it becomes OUT only when training finishes, and --resume
@@ -21,6 +23,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import data
 import run_folder
 import tasks
 import utils
@@ -40,12 +43,12 @@ def get_args(argv=None):
 
 
 def add_puzzle_flags(parser, d):
-    """The puzzles: grid, heatmap label, digits."""
+    """The puzzles: grid, heatmap label, images."""
     add = parser.add_argument
     add("--grid", default=d["grid"], help=f"pieces per side: N for NxN or RxC (default {d['grid']})")
     parser.add_choice("pretext", d["pretext"],
                       "'jigsaw': solve shuffled puzzles (default); 'denoise': the control for transfer.py, the same "
-                      "network restoring digits with a quarter of their pixels blanked and noise added (MSE loss, "
+                      "network restoring images with a quarter of their pixels blanked and noise added (MSE loss, "
                       "one output map)")
     add("--gap", type=int, default=d["gap"],
         help="jigsaw without its shortcut (solving a puzzle by matching the pixels on either side of a border): "
@@ -54,13 +57,21 @@ def add_puzzle_flags(parser, d):
     add("--sigma", type=float, default=d["sigma"],
         help="heatmap std in pixels (default: a quarter of the piece side, 3.5 at 2x2)")
     add("--data", default=d["data"],
-        help="MNIST source: an .npz in Keras' layout, a folder of IDX files, or 'sample' "
-             "(default: Keras' download, else the bundled sample with a warning)")
+        help=f"the images: {data.SOURCE_HELP}, or 'photos' (the bundled folder of photo crops) "
+             "(default: Keras' MNIST download, else the bundled sample with a warning)")
+    add("--image-size", default=d["image_size"],
+        help=f"training size, H or HxW px, rounded down to a multiple of the grid; each image is resized to cover "
+             f"it, keeping its aspect ratio, and cropped at the centre (default: MNIST and arrays their own size, "
+             f"a folder {data.DEFAULT_IMAGE_SIZE})")
+    add("--channels", type=int, default=d["channels"],
+        help="1 (grayscale) or 3 (RGB) (default: what the data holds: 1 if every image is grayscale, else 3)")
+    add("--strict", action="store_true",
+        help="a file in a --data folder that is not a readable image is an error (default: skipped and counted)")
     add("--train-size", type=int, default=d["train_size"],
-        help="use only this many training digits (default: all left after the validation split)")
+        help="use only this many training images (default: all left after the validation split)")
     add("--val-size", type=int, default=d["val_size"],
-        help="validation digits split off the training digits with --seed "
-             "(default: 5000, or a sixth of the training digits if fewer than 30,000)")
+        help="validation images split off the training images with --seed "
+             "(default: 5000, or a sixth of the training images if fewer than 30,000)")
 
 
 def add_network_flags(parser, d):
@@ -99,7 +110,7 @@ def add_training_flags(parser, d):
     """The optimisation: epochs, batches, learning rate, devices."""
     add = parser.add_argument
     add("--epochs", type=int, default=d["epochs"],
-        help=f"passes over the training digits, each with fresh shuffles (default {d['epochs']})")
+        help=f"passes over the training images, each with fresh shuffles (default {d['epochs']})")
     add("--batch-size", type=int, default=d["batch_size"], help=f"puzzles per step (default {d['batch_size']})")
     add("--learning-rate", type=float, default=d["learning_rate"],
         help=f"Adam's peak learning rate, reached after the warm-up, then cosine-decayed to 0 "
@@ -166,13 +177,14 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
         config = {**run_folder.read_config(staging), "out": config["out"]}
 
     # Everything that can be wrong with the data is found before a file is written.
-    ((x_train, _), _), origin = utils.load_mnist(config["data"], return_origin=True)
-    run_folder.record_digits(config, x_train, origin, "--resume")
-    train_digits, val_digits = split_digits(config, x_train)
+    source = data.open_images(config["data"], config["image_size"], utils.parse_grid(config["grid"]),
+                              config["channels"], config["strict"])
+    run_folder.record_digits(config, source.fingerprint, source.origin, "--resume")
+    train_images, val_images = split_images(config, source)
     if not resume:
         run_folder.create_staging(staging, config)
     try:
-        metrics = fit(staging, config, train_digits, val_digits, resume, verbose)
+        metrics = fit(staging, config, train_images, val_images, resume, verbose)
     except BaseException:
         # A run that failed before finishing an epoch leaves nothing behind; a later failure
         # (or Ctrl-C) keeps OUT.partial (and each other worker's folder) so that --resume can continue it.
@@ -189,33 +201,47 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     return {"run": str(out), "val": metrics}
 
 
-def split_digits(config, x_train):
-    """Splits the validation digits off the training digits and records the run's resolved settings in ``config``.
+def split_images(config, source):
+    """Splits the validation images off the training images and records the run's resolved settings in ``config``.
+
+    Args:
+        config: the run's settings.
+        source: a ``data.ImageSource``.
 
     Returns:
-        ``(train_digits, val_digits)``, ``(N, H, W)`` uint8 each.
+        ``(train_images, val_images)``: the training images as the source holds them (an array, or
+        ``data.ImageFiles`` decoded batch by batch), and the validation images decoded into memory:
+        ``(N, H, W[, 3])`` uint8.
     """
-    grid = utils.check_grid(config["grid"], x_train.shape[1:])
+    x_train = source.train
+    image_shape = source.image_shape
+    grid = utils.check_grid(config["grid"], image_shape)
     if config["val_size"] is None:
         config["val_size"] = min(5000, len(x_train) // 6)
     if config["val_size"] >= len(x_train):
-        raise ValueError(f"--val-size {config['val_size']} leaves no training digits: the data has {len(x_train)}")
+        raise ValueError(f"--val-size {config['val_size']} leaves no training images: the data has {len(x_train)}")
     train_index, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
     train_index = train_index[: config["train_size"]]
-    utils.check_gap(config["gap"], x_train.shape[1:], grid)
+    utils.check_gap(config["gap"], image_shape, grid)
     config.update(
         grid=list(grid),
-        sigma=config["sigma"] or utils.default_sigma(x_train.shape[1:], grid),
-        image_shape=list(x_train.shape[1:]),
-        puzzle_shape=list(utils.padded_shape(x_train.shape[1:], grid)),
+        sigma=config["sigma"] or utils.default_sigma(image_shape, grid),
+        image_shape=list(image_shape),
+        # MNIST keeps its own size (padded to the grid); every other source was brought to this size.
+        image_size=None if source.kind == "mnist" else list(image_shape),
+        channels=source.channels,
+        puzzle_shape=list(utils.padded_shape(image_shape, grid)),
         num_pieces=grid[0] * grid[1],
         train_digits=len(train_index),
         val_digits=len(val_index),
+        data_kind=source.kind,
+        skipped_files=source.skipped,
     )
-    return x_train[train_index], x_train[val_index]
+    train = x_train.subset(train_index) if source.streamed else x_train[train_index]
+    return train, x_train[val_index]
 
 
-def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
+def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     """Builds the network and trains it in ``folder``; returns the final validation metrics."""
     import keras
 
@@ -233,10 +259,12 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     keras.utils.set_random_seed(config["seed"])
     grid, sigma = tuple(config["grid"]), config["sigma"]
     denoise = config["pretext"] == "denoise"
-    if config["gap"]:  # the digits the puzzles are cut from lose their pieces' margins, the validation's too
-        train_digits, val_digits = (utils.blank_margins(d, grid, config["gap"]) for d in (train_digits, val_digits))
-    batches = (DenoiseBatches if denoise else PuzzleBatches)(train_digits, grid, sigma, config["batch_size"],
-                                                             config["seed"])
+    if config["gap"]:  # the images the puzzles are cut from lose their pieces' margins (training: batch by batch)
+        val_images = utils.blank_margins(val_images, grid, config["gap"])
+    # Images decoded from files: two threads decode the next batches while the network trains on this one.
+    workers = 2 if isinstance(train_images, data.ImageFiles) else 1
+    batches = (DenoiseBatches if denoise else PuzzleBatches)(train_images, grid, sigma, config["batch_size"],
+                                                             config["seed"], gap=config["gap"], workers=workers)
     with strategy.scope():  # the model and its optimizer live on every replica
         model = build_network(config)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(config, config["epochs"] * len(batches)))
@@ -244,9 +272,9 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     if verbose:
         print(describe(config, model, strategy))
     if denoise:  # Keras' own validation loss, on corruptions fixed by a seed stream of their own
-        validation, val_data = None, tasks.denoise_pairs(val_digits, grid, [config["seed"], 1_000_003])
+        validation, val_data = None, tasks.denoise_pairs(val_images, grid, [config["seed"], 1_000_003])
     else:
-        validation = JigsawValidation(val_digits, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
+        validation = JigsawValidation(val_images, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
         val_data = None
     callbacks = [SetEpoch(batches), *([validation] if validation else []), *logging_callbacks(folder, config, resume)]
     started = time.perf_counter()
@@ -268,7 +296,7 @@ def fit(folder, config, train_digits, val_digits, resume=False, verbose=1):
     summary = {"decode": config["decode"], "train_seconds": round(seconds, 1), "parameters": model.count_params()}
     utils.save_json({**summary, **metrics}, folder / run_folder.VAL_METRICS)
     if verbose:
-        print(f"{len(val_digits)} validation digits (held out of training), final model, "
+        print(f"{len(val_images)} validation images (held out of training), final model, "
               f"after {seconds:.0f} s of training:")
         print(f"mean squared error {metrics['val_loss']:.5f}" if denoise else format_table(metrics))
     return metrics
@@ -315,14 +343,14 @@ def describe(config, model, strategy):
     replicas = f", {strategy.num_replicas_in_sync} replicas" if config["strategy"] != "single" else ""
     network = "piece transformer" if config["arch"] == "transformer" else "U-Net"
     if config["pretext"] == "denoise":
-        task = f"denoising {height}x{width} px digits ({rows}x{cols} pieces)"
+        task = f"denoising {height}x{width} px images ({rows}x{cols} pieces)"
     else:
         task = f"{rows}x{cols} puzzles of {height}x{width} px, sigma {config['sigma']:g} px"
         if config["gap"]:
             task += f", {config['gap']} px blanked along every side of every piece"
     return (
         f"{task}, "
-        f"{config['train_digits']} training and {config['val_digits']} validation digits, "
+        f"{config['train_digits']} training and {config['val_digits']} validation images, "
         f"{network} with {model.count_params():,} parameters, {config['loss']} loss{replicas}"
     )
 

@@ -1,4 +1,4 @@
-"""Heatmap-style jigsaw puzzles on digit images: the library behind train.py and evaluate.py.
+"""Heatmap-style jigsaw puzzles on images: the library behind train.py and evaluate.py.
 
 The vocabulary, used the same way everywhere in this project:
 
@@ -25,23 +25,18 @@ notebook imports this module without waiting for TensorFlow.
 from __future__ import annotations
 
 import contextlib
-import gzip
-import hashlib
 import json
 import math
 import numbers
 import os
 import pathlib
 import tempfile
-import warnings
 
 import numpy as np
 
-SAMPLE_PATH = pathlib.Path(__file__).resolve().parent / "sample" / "mnist_sample.npz"
 LOSSES = ("softmax", "mse")  # training losses: see model_utils.heatmap_cross_entropy
 DECODE_METHODS = ("hungarian", "argmax")
 METRIC_NAMES = ("exact", "pieces", "permutation", "kendall_tau")
-MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 # --------------------------------------------------------------------------- grids
@@ -520,58 +515,11 @@ def train_val_split(num_digits, val_size, seed) -> tuple[np.ndarray, np.ndarray]
 
 
 def to_model_input(shuffled) -> np.ndarray:
-    """uint8 puzzles ``(N, H, W)`` -> network input ``(N, H, W, 1)`` float32 in [0, 1]."""
+    """uint8 puzzles ``(N, H, W)`` or ``(N, H, W, C)`` -> network input ``(N, H, W, 1 or C)`` float32 in [0, 1]."""
     shuffled = np.asarray(shuffled)
     if shuffled.ndim == 3:
         shuffled = shuffled[..., None]
     return shuffled.astype(np.float32) / 255.0
-
-
-def load_mnist(source=None, return_origin=False):
-    """Loads MNIST as uint8 arrays.
-
-    Args:
-        source: where the digits come from:
-            None: Keras' own cached download (``keras.datasets.mnist.load_data``); when that
-            is impossible (offline) it warns and falls back to the bundled sample;
-            ``"sample"``: the small real-MNIST sample shipped in ``sample/``;
-            a path to an ``.npz`` in Keras' layout (``x_train``, ``y_train``, ``x_test``,
-            ``y_test``);
-            a folder holding the four IDX files (``train-images-idx3-ubyte`` etc., gzipped
-            or not).
-        return_origin: also return where the digits came from.
-
-    Returns:
-        ``(x_train, y_train), (x_test, y_test)``: images ``(N, 28, 28)`` uint8 0-255 and
-        labels ``(N,)`` uint8. With ``return_origin``, the pair ``(those, origin)``:
-        ``"download"``, ``"sample"`` (asked for, or the offline fallback) or the path given.
-
-    Raises:
-        FileNotFoundError: if the path, or one of the IDX files, does not exist.
-        ValueError: if a file is unreadable or its arrays are not MNIST-shaped.
-    """
-    if source is None:
-        try:
-            import keras
-
-            arrays = dict(zip(MNIST_KEYS, _flatten(keras.datasets.mnist.load_data()), strict=True))
-        except Exception as err:  # no network, blocked host, broken cache...
-            warnings.warn(
-                f"could not download MNIST ({type(err).__name__}: {' '.join(str(err).split())}); "
-                f"using the small sample in {SAMPLE_PATH.relative_to(SAMPLE_PATH.parents[1])} "
-                "instead. Pass a full copy with --data path/to/mnist.npz "
-                "(or load_mnist('path/to/mnist.npz')).",
-                stacklevel=2,
-            )
-            return load_mnist("sample", return_origin)
-        splits = _check_mnist(arrays, "Keras' MNIST download")
-        return (splits, "download") if return_origin else splits
-    path = SAMPLE_PATH if isinstance(source, str) and source == "sample" else pathlib.Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"no MNIST data at {path} (give an .npz file, an IDX folder or 'sample')")
-    arrays = _read_idx_folder(path) if path.is_dir() else _read_npz(path)
-    splits = _check_mnist(arrays, str(path))
-    return (splits, str(source)) if return_origin else splits
 
 
 def cpu_description() -> str:
@@ -591,116 +539,6 @@ def cpu_description() -> str:
     fields = {key.strip(): value.strip() for key, value in fields.items()}
     avx512 = "avx512f" if "avx512f" in fields.get("flags", "").split() else "no avx512f"
     return f"{fields.get('model name', platform.machine())}, {os.cpu_count()} cores, {avx512}"
-
-
-def digits_fingerprint(images) -> str:
-    """A short fingerprint of a set of digits: 12 hex digits of the SHA-256 of their shape and pixels.
-
-    Args:
-        images: ``(N, H, W)`` uint8 digits.
-
-    Returns:
-        The same string for the same digits in the same order; another for any other set.
-    """
-    images = np.ascontiguousarray(images, dtype=np.uint8)
-    digest = hashlib.sha256(repr(images.shape).encode())
-    digest.update(images.tobytes())
-    return digest.hexdigest()[:12]
-
-
-def _flatten(pairs):
-    (x_train, y_train), (x_test, y_test) = pairs
-    return x_train, y_train, x_test, y_test
-
-
-def _read_npz(path, keys=MNIST_KEYS) -> dict:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in keys if key in data.files}
-    except Exception as err:  # BadZipFile, EOFError, OSError, pickled objects, not an npz...
-        # numpy's own message about a text file suggests allow_pickle, which is the wrong fix here.
-        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}); MNIST data is an .npz in "
-                         "Keras' layout, a folder of the four IDX files (gzipped or not), or 'sample'") from None
-    missing = [key for key in keys if key not in arrays]
-    if missing:
-        raise ValueError(
-            f"{path} lacks the array(s) {', '.join(missing)}; an MNIST .npz holds "
-            f"{', '.join(keys)} (Keras' layout)"
-        )
-    return arrays
-
-
-_IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-
-def _read_idx_folder(folder) -> dict:
-    arrays = {}
-    for key, stem in _IDX_FILES.items():
-        # Accept the official names and the common "train-images.idx3-ubyte" spelling.
-        names = [stem, stem.replace("-idx", ".idx")]
-        candidates = [folder / (name + ext) for name in names for ext in ("", ".gz")]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
-            raise FileNotFoundError(
-                f"{folder} has no {stem}[.gz]; an MNIST IDX folder holds {', '.join(_IDX_FILES.values())}"
-            )
-        arrays[key] = _read_idx(found)
-    return arrays
-
-
-def _read_idx(path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except OSError as err:
-        raise ValueError(f"{path} is not a readable IDX file ({err})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    if len(raw) != header + int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated or corrupt: header says {dims}, file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-def load_test_digits(path) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled digits to score a saved model on: an ``.npz`` with ``x_test`` and ``y_test`` (others ignored).
-
-    Args:
-        path: the ``.npz`` file (an MNIST copy in Keras' layout is one).
-
-    Returns:
-        ``(x_test, y_test)``: ``(N, H, W)`` uint8 and ``(N,)`` uint8.
-
-    Raises:
-        FileNotFoundError: if there is no such file.
-        ValueError: if it is unreadable, lacks the arrays or holds arrays of the wrong shape.
-    """
-    path = pathlib.Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"no digits at {path} (give an .npz file with x_test and y_test)")
-    return _check_mnist(_read_npz(path, ("x_test", "y_test")), str(path), splits=("test",))[0]
-
-
-def _check_mnist(arrays, where, splits=("train", "test")):
-    checked = []
-    for split in splits:
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or x.shape[0] == 0:
-            raise ValueError(f"x_{split} in {where} must have shape (N, H, W), got {x.shape}")
-        if x.dtype != np.uint8:
-            raise ValueError(f"x_{split} in {where} must be uint8 0-255, got {x.dtype}")
-        if y.shape != (x.shape[0],):
-            raise ValueError(f"y_{split} in {where} must have shape ({x.shape[0]},), got {y.shape}")
-        checked.append((x, y.astype(np.uint8)))
-    return tuple(checked)
 
 
 # ------------------------------------------------------------------------------ output
@@ -791,11 +629,11 @@ def plot_puzzles(originals, shuffled, grid, heatmaps=None, reassembled=None, pat
     original are outlined in red.
 
     Args:
-        originals: ``(N, H, W)`` images (N rows in the figure).
-        shuffled: ``(N, H', W')`` puzzles.
+        originals: ``(N, H, W)`` grayscale or ``(N, H, W, 3)`` RGB images (N rows in the figure).
+        shuffled: ``(N, H', W'[, 3])`` puzzles.
         grid: int or ``(rows, cols)``.
         heatmaps: optional ``(N, H', W', K)``, drawn overlaid (``heatmap_colours``).
-        reassembled: optional ``(N, H', W')``.
+        reassembled: optional ``(N, H', W'[, 3])``.
         path: where to save a PNG (atomically); None to skip.
         show: call ``plt.show()`` (in a notebook the figure shows anyway).
         title: optional figure title.
@@ -822,7 +660,8 @@ def plot_puzzles(originals, shuffled, grid, heatmaps=None, reassembled=None, pat
     for i in range(n):
         for j, (name, images) in enumerate(panels):
             ax = axes[i, j]
-            ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
+            image = images[i][..., 0] if images[i].ndim == 3 and images[i].shape[2] == 1 else images[i]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255 if images.dtype == np.uint8 else 1)
             for r in range(1, rows):
                 ax.axhline(r * height / rows - 0.5, color="tab:blue", lw=0.6)
             for c in range(1, cols):
@@ -884,3 +723,7 @@ def plot_history(history, path, ylabel="loss"):
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
     return fig
+
+
+# Reading data is data.py's job; these names stay here for the notebooks and scripts that import them from utils.
+from data import PHOTOS_PATH, SAMPLE_PATH, digits_fingerprint, load_mnist, load_test_digits  # noqa: E402, F401

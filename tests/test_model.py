@@ -313,3 +313,37 @@ def test_biased_self_attention_adds_its_bias_to_every_heads_logits():
     weights /= weights.sum(-1, keepdims=True)
     expected = np.einsum("nihd,hdc->nic", np.einsum("nhij,njhd->nihd", weights, v), wo) + bo
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["transformer", "unet"])
+@pytest.mark.parametrize("pretext, outputs", [("jigsaw", 9), ("denoise", 3)])
+def test_both_networks_take_the_run_s_channels(arch, pretext, outputs):
+    import run_folder
+
+    config = {**run_folder.DEFAULTS, "arch": arch, "pretext": pretext, "channels": 3, "grid": [3, 3],
+              "puzzle_shape": [24, 24], "num_pieces": 9, "dim": 16, "blocks": 1, "heads": 2}
+    model = model_utils.build_network(config)
+    assert model.input_shape == (None, 24, 24, 3) and model.output_shape == (None, 24, 24, outputs)
+    x = utils.to_model_input(random_images(2, 24, 24, channels=3))
+    assert model.predict_on_batch(x).shape == (2, 24, 24, outputs)
+
+
+def test_puzzle_batches_decode_image_files_as_they_would_read_an_array(tmp_path):
+    """A folder streamed through PuzzleBatches (with its pieces' margins blanked) gives the array's batches."""
+    from PIL import Image
+
+    import data
+
+    images = random_images(12, 24, 24, channels=3)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / f"{i:02d}.png")  # lossless: the same pixels come back
+    files = data.open_images(tmp_path, image_size=24, grid=3).train  # 11 of the 12: one is the test image
+    in_memory = files.load()
+    streamed = model_utils.PuzzleBatches(files, (3, 3), 2.0, batch_size=4, seed=5, gap=1, workers=2)
+    arrays = model_utils.PuzzleBatches(in_memory, (3, 3), 2.0, batch_size=4, seed=5, gap=1)
+    for i in range(len(arrays)):
+        for a, b in zip(streamed[i], arrays[i], strict=True):
+            np.testing.assert_array_equal(a, b)
+    x, y = arrays[0]
+    assert x.shape == (4, 24, 24, 3) and y.shape == (4, 24, 24, 9)
+    assert (x[:, 0, :, :] == 0).all()  # the top row of every piece in the first row is blanked

@@ -118,7 +118,7 @@ def test_record_digits_records_them_and_refuses_others(digits):
     run_folder.record_digits(config, digits, "sample", "--resume")
     assert config == {"data_origin": "sample", "data_fingerprint": utils.digits_fingerprint(digits)}
     run_folder.record_digits(config, digits.copy(), "path/to/copy.npz", "--resume")  # the same digits elsewhere
-    with pytest.raises(ValueError, match=r"--resume: these training digits \(other.npz, fingerprint \w{12}\) are not"):
+    with pytest.raises(ValueError, match=r"--resume: these training images \(other.npz, fingerprint \w{12}\) are not"):
         run_folder.record_digits(config, digits[::-1], "other.npz", "--resume")
     old = {"data_origin": None, "data_fingerprint": None}  # a run saved before digits were recorded
     run_folder.record_digits(old, digits[::-1], "other.npz", "--split val")

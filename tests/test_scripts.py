@@ -3,9 +3,11 @@
 import json
 import shutil
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from conftest import SMALL_RUN, run
+from PIL import Image
 
 import utils
 
@@ -150,13 +152,31 @@ def bad_files(tmp_path):
     (tmp_path / "config.json").write_text(
         json.dumps({"grid": [2, 2], "sigma": 3.5, "image_shape": [28, 28], "seed": 0, "val_size": 500})
     )
+    (tmp_path / "no_images").mkdir()
+    (tmp_path / "no_images" / "notes.txt").write_text("a folder without one image")
+    (tmp_path / "photos").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 60 * i, np.uint8)).save(tmp_path / "photos" / f"{i}.png")
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    np.save(tmp_path / "floats.npy", np.zeros((4, 8, 8), np.float32))
+    np.save(tmp_path / "flat.npy", np.zeros((4, 64), np.uint8))
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "final.keras").write_bytes(b"")
     (tmp_path / "old" / "config.json").write_text(json.dumps({"grid": [2, 2]}))
 
 
 BAD_INPUT = [
-    ("missing data path", "train.py", ["--data", "{tmp}/nowhere.npz"], "no MNIST data at"),
+    ("missing data path", "train.py", ["--data", "{tmp}/nowhere.npz"], "no data at"),
+    ("folder without images", "train.py", ["--data", "{tmp}/no_images"], "holds no images"),
+    ("a file not an image, strict", "train.py", ["--data", "{tmp}/photos", "--strict"],
+     "notes.txt is not a readable image"),
+    ("image size too small for the grid", "train.py", ["--data", "{tmp}/photos", "--grid", "3", "--image-size", "5"],
+     "leaves pieces under 2 px a side"),
+    ("malformed image size", "train.py", ["--data", "{tmp}/photos", "--image-size", "48x"],
+     "--image-size must be a size in pixels"),
+    ("channels not 1 or 3", "train.py", ["--data", "{tmp}/photos", "--channels", "2"], "--channels must be 1 or 3"),
+    ("npy of floats", "train.py", ["--data", "{tmp}/floats.npy"], "must be uint8 (0-255), got float32"),
+    ("npy of the wrong rank", "train.py", ["--data", "{tmp}/flat.npy"], "must have shape (N, H, W) or (N, H, W, C)"),
     ("corrupt npz", "train.py", ["--data", "{tmp}/corrupt.npz"], "is not a readable .npz file"),
     ("text file as data", "train.py", ["--data", "{tmp}/a_file"], "an .npz in Keras' layout, a folder of the four IDX"),
     ("wrong array shape", "train.py", ["--data", "{tmp}/flat.npz"], "x_train in"),
@@ -333,7 +353,7 @@ def test_a_run_records_its_digits_and_refuses_others_for_its_validation_split(tr
     result = run("evaluate.py", "--model", out, "--data", other, "--split", "val", "--metrics", tmp_path / "m.json")
     assert result.returncode == 1 and not (tmp_path / "m.json").exists()
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("evaluate.py: error: --split val: these training digits") and "sample" in last
+    assert last.startswith("evaluate.py: error: --split val: these training images") and "sample" in last
     result = run("evaluate.py", "--model", out, "--data", other, "--num", "50", "--metrics", tmp_path / "m.json")
     assert result.returncode == 0, result.stderr[-2000:]  # the test split does not depend on the run's digits
     metrics = json.loads((tmp_path / "m.json").read_text())
@@ -419,3 +439,32 @@ def test_a_run_with_gaps_between_pieces_trains_and_is_scored_on_puzzles_with_the
     assert not utils.split_pieces(images, 2)[:, :, :2].any()  # and so are the digits it is scored against
     result = evaluate.evaluate(str(out), data="sample", num=100, metrics=str(tmp_path / "m.json"), verbose=0)
     assert 0.0 <= result["exact"] <= 1.0
+
+
+@pytest.mark.slow
+def test_a_folder_of_colour_photos_trains_and_is_scored_on_another_folder(tmp_path):
+    """The bundled photos, streamed from disk: config.json says what was used; colour plots; another folder scored."""
+    out = tmp_path / "photos"
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "readme.txt").write_text("not an image")
+    shutil.copytree(utils.PHOTOS_PATH / "rocket", tmp_path / "extra" / "rocket")
+    result = run("train.py", "--data", "photos", "--image-size", "25", "--grid", "3", "--epochs", "1",
+                 "--batch-size", "16", "--val-size", "16", "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["image_size"] == config["image_shape"] == [24, 24] and config["channels"] == 3
+    assert config["data_kind"] == "folder" and config["skipped_files"] == {"not_images": 0, "unreadable": 0}
+    assert config["train_digits"] + config["val_digits"] == 183  # 203 photos less the test tenth
+    result = run("evaluate.py", "--model", out, "--plot", tmp_path / "p.png", "--failures", tmp_path / "f.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_puzzles"] == 20 and metrics["data"].endswith("photos")  # the run's own folder, by default
+    picture = plt.imread(tmp_path / "p.png")[..., :3]
+    assert (np.abs(picture[..., 0] - picture[..., 2]) > 0.2).mean() > 0.01  # colour, not grey
+    result = run("evaluate.py", "--model", out, "--data", tmp_path / "extra", "--split", "all",
+                 "--metrics", tmp_path / "extra.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipping 1 file(s) that are not images" in result.stderr
+    assert json.loads((tmp_path / "extra.json").read_text())["num_puzzles"] == 29  # every rocket crop
+    result = run("evaluate.py", "--model", out, "--data", tmp_path / "extra", "--split", "val")
+    assert result.returncode == 1 and "these training images" in result.stderr.splitlines()[-1]

@@ -1,0 +1,84 @@
+"""Folders of colour photo crops, cut from the public-domain photographs that scikit-image bundles.
+
+    python -m bench.photos --sample                                    # sample/photos: 203 crops, shipped
+    python -m bench.photos --out /tmp/photos --num 4000                # train/ and test/: no photograph in both
+
+(Run from the repository root.) Each crop is a random box of a photograph (a side of 15 to 60 %
+of the photograph's shorter side, aspect ratio 3:4 to 4:3), saved at 40 to 120 px a side, as a
+JPEG (quality 90) or, one in five, a PNG: images of many sizes, as a user's folder would hold.
+``--out`` writes ``train/`` from ``TRAIN_PHOTOS`` and ``test/`` from ``TEST_PHOTOS``, so a
+network trained on one is scored on photographs it never saw (docs/results.md).
+
+The photographs and their licences (scikit-image's ``skimage.data``): astronaut (NASA, public
+domain), chelsea (Stefan van der Walt, CC0), coffee (Rachel Michetti, CC0), hubble_deep_field
+(NASA, public domain), immunohistochemistry (no known copyright restrictions), retina (Mikael
+Häggström, CC0), rocket (SpaceX, public domain).
+"""
+
+import argparse
+import pathlib
+
+import numpy as np
+
+TRAIN_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry")
+TEST_PHOTOS = ("rocket", "retina")
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "sample" / "photos"
+SAMPLE_PER_PHOTO = 29  # 7 photographs: 203 crops
+
+
+def photograph(name) -> np.ndarray:
+    """One of scikit-image's bundled colour photographs, ``(H, W, 3)`` uint8."""
+    import skimage.data
+
+    return getattr(skimage.data, name)()[..., :3]
+
+
+def crops(image, num, seed):
+    """``num`` random crops of ``image`` (see the module docstring), as PIL images of varied sizes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    height, width = image.shape[:2]
+    for _ in range(num):
+        side = rng.uniform(0.15, 0.6) * min(height, width)
+        aspect = rng.uniform(0.75, 4 / 3)
+        h, w = int(min(height, side * aspect)), int(min(width, side / aspect))
+        top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        out = int(rng.integers(40, 121))
+        crop = Image.fromarray(image[top : top + h, left : left + w])
+        yield crop.resize((max(1, round(out * w / max(h, w))), max(1, round(out * h / max(h, w)))),
+                          Image.Resampling.LANCZOS)
+
+
+def write(folder, photos, per_photo, seed):
+    """Writes ``per_photo`` crops of each photograph into ``folder/<photograph>/NNN.jpg|png``; returns the count."""
+    count = 0
+    for p, name in enumerate(photos):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i, crop in enumerate(crops(photograph(name), per_photo, [seed, p])):
+            if i % 5 == 4:
+                crop.save(folder / name / f"{i:03d}.png")
+            else:
+                crop.save(folder / name / f"{i:03d}.jpg", quality=90)
+            count += 1
+    return count
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sample", action="store_true", help=f"write the shipped folder, {SAMPLE}")
+    parser.add_argument("--out", default=None, help="write OUT/train and OUT/test")
+    parser.add_argument("--num", type=int, default=4000, help="training crops with --out (test: a quarter as many)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crops (default 0)")
+    args = parser.parse_args(argv)
+    if args.sample:
+        print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
+    if args.out:
+        out = pathlib.Path(args.out)
+        train = write(out / "train", TRAIN_PHOTOS, -(-args.num // len(TRAIN_PHOTOS)), args.seed)
+        test = write(out / "test", TEST_PHOTOS, -(-args.num // 4 // len(TEST_PHOTOS)), args.seed + 1)
+        print(f"{train} training crops in {out / 'train'}, {test} test crops in {out / 'test'}")
+
+
+if __name__ == "__main__":
+    main()
