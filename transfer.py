@@ -325,8 +325,13 @@ def unit(task):
 
 
 def task_shape(config, s):
-    """The input size of the task: the run's puzzle size for digits, the canvas for keypoints."""
-    return (s["canvas"], s["canvas"]) if s["task"] == "keypoints" else tuple(config["puzzle_shape"])
+    """The input size of the task: 28x28 digits padded to the run's grid, or the canvas for keypoints.
+
+    A body is fully convolutional (the U-Net) or works on its run's pieces (the transformer),
+    so a run trained on images of another size (photographs, say) takes the task's size too:
+    for the transformer, when its pieces tile it.
+    """
+    return (s["canvas"], s["canvas"]) if s["task"] == "keypoints" else utils.padded_shape((28, 28), config["grid"])
 
 
 class Task:
@@ -337,6 +342,7 @@ class Task:
         self.mode, self.seed, self.test = mode, seed, test
         self.task = s["task"]
         self.levels = mode == "linear" and config["arch"] == "unet"  # see build()
+        channels = config.get("channels") or 1  # a body trained on colour images sees each digit in every channel
         if self.task == "pose":  # labelled digits, balanced by class; their keypoints' heatmaps at the puzzle size
             train, val = tasks.labelled_split(y_train, num, seed)
             chosen = np.concatenate([train, val])
@@ -346,8 +352,8 @@ class Task:
             pose_cache.update(zip(missing, tasks.pose_keypoints(x_train[missing]), strict=True))
             digits = utils.pad_to_grid(x_train[chosen], config["grid"])
             heatmaps = tasks.pose_heatmaps([pose_cache[i] for i in chosen], digits.shape[1:])
-            self.train_data = (utils.to_model_input(digits[: len(train)]), heatmaps[: len(train)])
-            self.val_data = (utils.to_model_input(digits[len(train) :]), heatmaps[len(train) :])
+            self.train_data = (utils.to_model_input(digits[: len(train)], channels), heatmaps[: len(train)])
+            self.val_data = (utils.to_model_input(digits[len(train) :], channels), heatmaps[len(train) :])
             # The held-out tenth is also scored as the test digits are: what a budget is chosen on.
             self.val_test = (digits[len(train) :], [pose_cache[i] for i in val])
             self.targets = None
@@ -357,13 +363,13 @@ class Task:
             val = max(total // 10, 1)
             canvas = s["canvas"]
             self.targets = lambda i: tasks.keypoint_heatmaps(classes[i], centres[i], canvas, KEYPOINT_SIGMA)
-            self.train_data = (utils.to_model_input(canvases[val:]), np.arange(val, total))
-            self.val_data = (utils.to_model_input(canvases[:val]), self.targets(np.arange(val)))
+            self.train_data = (utils.to_model_input(canvases[val:], channels), np.arange(val, total))
+            self.val_data = (utils.to_model_input(canvases[:val], channels), self.targets(np.arange(val)))
         else:
             train, val = tasks.labelled_split(y_train, num, seed)
 
             def digits(index):  # only the labelled digits are padded to the run's puzzle size
-                return utils.to_model_input(utils.pad_to_grid(x_train[index], config["grid"]))
+                return utils.to_model_input(utils.pad_to_grid(x_train[index], config["grid"]), channels)
 
             self.train_data = (digits(train), y_train[train])
             self.val_data = (digits(val), y_train[val])
@@ -461,20 +467,21 @@ class Task:
 
 def score(model, task, test):
     """A trained cell's scores on its test set (``test_set``)."""
+    channels = model.input_shape[-1]
     if task == "pose":
         digits, true = test
-        logits = model.predict(utils.to_model_input(digits), batch_size=256, verbose=0)
+        logits = model.predict(utils.to_model_input(digits, channels), batch_size=256, verbose=0)
         found = tasks.find_pose_keypoints(1 / (1 + np.exp(-logits)), POSE_THRESHOLD)
         far, near = (tasks.pose_scores(true, found, radius) for radius in POSE_RADII)
         return {"f1": far["f1"], "precision": far["precision"], "recall": far["recall"], "f1_1px": near["f1"]}
     if task == "classify":
         digits, labels = test
-        logits = model.predict(utils.to_model_input(digits), batch_size=512, verbose=0)
+        logits = model.predict(utils.to_model_input(digits, channels), batch_size=512, verbose=0)
         return {"accuracy": float((logits.argmax(-1) == labels).mean())}
     canvases, classes, centres = test
     found = []
     for start in range(0, len(canvases), 500):
-        heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500]))
+        heatmaps = model.predict_on_batch(utils.to_model_input(canvases[start : start + 500], channels))
         peak_classes, peak_centres = tasks.find_keypoints(heatmaps, PER_CANVAS)
         found.append(tasks.keypoint_scores(classes[start : start + 500], centres[start : start + 500],
                                            peak_classes, peak_centres, RADIUS))

@@ -514,11 +514,22 @@ def train_val_split(num_digits, val_size, seed) -> tuple[np.ndarray, np.ndarray]
     return np.sort(order[val_size:]), np.sort(order[:val_size])
 
 
-def to_model_input(shuffled) -> np.ndarray:
-    """uint8 puzzles ``(N, H, W)`` or ``(N, H, W, C)`` -> network input ``(N, H, W, 1 or C)`` float32 in [0, 1]."""
+def to_model_input(shuffled, channels=None) -> np.ndarray:
+    """uint8 puzzles ``(N, H, W)`` or ``(N, H, W, C)`` -> network input ``(N, H, W, C)`` float32 in [0, 1].
+
+    Args:
+        shuffled: the images; ``(N, H, W)`` is one channel.
+        channels: the network's input channels; None for the images' own. Grayscale images fed
+            to a 3-channel network are repeated into every channel (as a colour photograph of
+            them would be).
+    """
     shuffled = np.asarray(shuffled)
     if shuffled.ndim == 3:
         shuffled = shuffled[..., None]
+    if channels is not None and channels != shuffled.shape[-1]:
+        if shuffled.shape[-1] != 1:
+            raise ValueError(f"a {channels}-channel network cannot take {shuffled.shape[-1]}-channel images")
+        shuffled = np.repeat(shuffled, channels, axis=-1)
     return shuffled.astype(np.float32) / 255.0
 
 

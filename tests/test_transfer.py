@@ -1,5 +1,7 @@
 """transfer.py and the library behind it: labelled subsets, canvases, keypoints, bodies, and the script."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import SMALL_RUN, run
@@ -567,3 +569,18 @@ def test_each_transformer_body_names_its_row(flags, name):
     config = {**run_folder.DEFAULTS, "grid": [2, 2], "arch": "transformer", "gap": 0, **flags}
     assert transfer.init_name("jigsaw", config) == f"jigsaw {name}"
     assert transfer.init_name("scratch", config) == f"scratch {name}"
+
+
+@pytest.mark.slow
+def test_a_body_trained_on_colour_photos_of_another_size_fine_tunes_on_digits(tmp_path):
+    """A U-Net from 3-channel 36 px photographs takes 30 px digits, each repeated into all three channels."""
+    import train
+    import transfer
+
+    train.train(data="photos", image_size=36, grid=3, arch="unet", epochs=1, batch_size=32, val_size=16,
+                out=str(tmp_path / "photos"), verbose=0)
+    assert json.loads((tmp_path / "photos" / "config.json").read_text())["channels"] == 3
+    cells = transfer.transfer(pretrained=str(tmp_path / "photos"), task="classify", data="sample", steps=5,
+                              labels=["40"], mode=["linear", "finetune"], verbose=0)
+    assert [cell["init"] for cell in cells] == ["jigsaw 3x3 unet"] * 2
+    assert all(0.0 <= cell["accuracy"] <= 1.0 for cell in cells)

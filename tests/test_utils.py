@@ -431,3 +431,25 @@ def test_cpu_description_names_the_cpu_and_whether_it_has_avx512():
     assert f"{os.cpu_count()} cores" in description
     if pathlib.Path("/proc/cpuinfo").is_file():
         assert description.endswith(("avx512f", "no avx512f"))
+
+
+def test_grayscale_input_fills_every_channel_of_a_colour_network():
+    images = random_images(2, 6, 6)
+    x = utils.to_model_input(images, channels=3)
+    assert x.shape == (2, 6, 6, 3) and (x[..., 0] == x[..., 2]).all() and x.max() <= 1.0
+    assert utils.to_model_input(random_images(2, 6, 6, channels=3)).shape == (2, 6, 6, 3)
+    with pytest.raises(ValueError, match="a 1-channel network cannot take 3-channel images"):
+        utils.to_model_input(random_images(2, 6, 6, channels=3), channels=1)
+
+
+@pytest.mark.parametrize("blue, exact, pieces", [(9, 0.0, 0.5), (0, 1.0, 1.0)])
+def test_exact_and_pieces_ask_for_every_channel_of_a_colour_piece(blue, exact, pieces):
+    """The top two pieces alike in red and green: swapped, they are right only if blue is alike too."""
+    image = np.zeros((1, 4, 4, 3), np.uint8)
+    image[0, :, :, 0] = 5
+    image[0, :2, 2:, 2] = blue  # the top-right piece differs from the top-left one in blue alone (or not at all)
+    image[0, 2:, :, 1] = [[1, 2, 3, 4]]  # the bottom pieces differ from everything
+    identity = np.array([[0, 1, 2, 3]])
+    swapped = np.array([[1, 0, 2, 3]])
+    scores = utils.jigsaw_metrics(image, image, identity, swapped, 2)
+    assert (scores["exact"], scores["pieces"]) == (exact, pieces)
