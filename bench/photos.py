@@ -2,6 +2,12 @@
 
     python -m bench.photos --sample                                    # sample/photos: 203 crops, shipped
     python -m bench.photos --out /tmp/photos --num 4000                # train/ and test/: no photograph in both
+    python -m bench.photos --results --runs runs/photos                # the results rows on photographs
+
+``--results`` makes the crops (``--num`` training crops) in RUNS/crops, trains each network of
+``RESULTS`` at 3x3 and 4x4 on RUNS/crops/train for ``EPOCHS`` epochs, scores each run on every
+crop of RUNS/crops/test, and writes bench/photos.json (docs/results.md's photographs table).
+A finished run is not trained again, so a stopped command continues where it stopped.
 
 (Run from the repository root.) Each crop is a random box of a photograph (a side of 15 to 60 %
 of the photograph's shorter side, aspect ratio 3:4 to 4:3), saved at 40 to 120 px a side, as a
@@ -17,6 +23,8 @@ Häggström, CC0), rocket (SpaceX, public domain).
 
 import argparse
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 
@@ -24,6 +32,13 @@ TRAIN_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohi
 TEST_PHOTOS = ("rocket", "retina")
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "sample" / "photos"
 SAMPLE_PER_PHOTO = 29  # 7 photographs: 203 crops
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS_JSON = ROOT / "bench" / "photos.json"
+# The results rows: every network at both grids, 48 px colour crops, one fixed budget of epochs
+# (a CPU cost limit, fixed before any run: about 10 minutes a run on 2 cores without AVX-512).
+RESULTS = [(arch, grid) for arch in ("transformer", "unet") for grid in (3, 4)]
+IMAGE_SIZE = 48
+EPOCHS = 10
 
 
 def photograph(name) -> np.ndarray:
@@ -64,13 +79,69 @@ def write(folder, photos, per_photo, seed):
     return count
 
 
+def results(runs, num, seed):
+    """Trains and scores every row of ``RESULTS`` (see the module docstring); returns the results file's dict."""
+    import run_folder
+    import utils
+
+    runs = pathlib.Path(runs)
+    crops = runs / "crops"
+    if not (crops / "test").is_dir():
+        train = write(crops / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
+        test = write(crops / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
+        print(f"{train} training crops, {test} test crops in {crops}", flush=True)
+    rows = []
+    for arch, grid in RESULTS:
+        out = runs / f"{arch}-{grid}x{grid}"
+        command = [sys.executable, str(ROOT / "train.py"), "--data", str(crops / "train"), "--image-size",
+                   str(IMAGE_SIZE), "--grid", str(grid), "--arch", arch, "--epochs", str(EPOCHS), "--quiet",
+                   "--out", str(out)]
+        if not (out / run_folder.CONFIG).is_file():
+            resume = ["--resume"] if out.with_name(out.name + run_folder.PARTIAL).is_dir() else []
+            subprocess.run(command + resume, check=True)
+        metrics = out / "test-photographs.json"
+        subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data", str(crops / "test"),
+                        "--split", "all", "--metrics", str(metrics), "--plot", str(out / "reassembled.png")],
+                       check=True)
+        scored, val = utils.load_json(metrics), utils.load_json(out / run_folder.VAL_METRICS)
+        config = run_folder.read_config(out)
+        rows.append({"network": arch, "grid": f"{grid}x{grid}", "epochs": EPOCHS, "image_size": IMAGE_SIZE,
+                     "train_images": config["train_digits"], "test_images": scored["num_puzzles"],
+                     "exact": scored["exact"], "pieces": scored["pieces"], "val_exact": val["hungarian"]["exact"],
+                     "train_seconds": val["train_seconds"], "command": " ".join(["python", *command[1:]])})
+    return {"command": "python -m bench.photos --results --runs " + str(runs), "train_photos": list(TRAIN_PHOTOS),
+            "test_photos": list(TEST_PHOTOS), "rows": rows, "cpu": utils.cpu_description()}
+
+
+def markdown(results):
+    """The photographs table: one row per network and grid, scored on crops of photographs it never saw."""
+    names = {"transformer": "piece transformer (default)", "unet": "original U-Net (`--arch unet`)"}
+    lines = ["| network | grid | epochs | training crops | test crops | exact | pieces | training time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in results["rows"]:
+        lines.append(f"| {names[row['network']]} | {row['grid']} | {row['epochs']} | {row['train_images']:,} | "
+                     f"{row['test_images']:,} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % | "
+                     f"{row['train_seconds']:.0f} s |")
+    lines.append(f"| the CPU | {results['cpu']} | | | | | | |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sample", action="store_true", help=f"write the shipped folder, {SAMPLE}")
     parser.add_argument("--out", default=None, help="write OUT/train and OUT/test")
     parser.add_argument("--num", type=int, default=4000, help="training crops with --out (test: a quarter as many)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops (default 0)")
+    parser.add_argument("--results", action="store_true",
+                        help=f"train and score the results rows into --runs; write {RESULTS_JSON.name}")
+    parser.add_argument("--runs", default="runs/photos", help="--results: its crops and run folders")
     args = parser.parse_args(argv)
+    if args.results:
+        import utils
+
+        table = results(args.runs, args.num, args.seed)
+        utils.save_json(table, RESULTS_JSON)
+        print(markdown(table))
     if args.sample:
         print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
     if args.out:

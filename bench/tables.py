@@ -6,8 +6,9 @@
 A table is found in its Markdown file by its header row, and replaced whole: a figure edited by
 hand comes back as the results file says, and a table whose header changed (a new column, say)
 is named instead of written. The transfer tables are made by bench.transfer_table from
-bench/transfer.json, the results tables by bench.grids from bench/grids.json, the speed tables
-by bench.bench and bench.levers from their JSON files. Nothing here trains or imports TensorFlow.
+bench/transfer.json, the results tables by bench.grids from bench/grids.json (and bench.photos
+from bench/photos.json), the speed tables by bench.bench, bench.levers and bench.images from
+their JSON files. Nothing here trains or imports TensorFlow.
 """
 
 import pathlib
@@ -22,7 +23,7 @@ PICTURES = {"results": ROOT / "sample" / "results.png", "answer": ROOT / "sample
 
 def documents(root=ROOT):
     """``{Markdown file: [its tables, each made from its results file]}``, relative to ``root``."""
-    from bench import bench, grids, levers, transfer_table
+    from bench import bench, grids, images, levers, photos, transfer_table
 
     def load(name):
         return utils.load_json(pathlib.Path(root) / "bench" / name)
@@ -34,13 +35,17 @@ def documents(root=ROOT):
     transfer_tables = transfer_table.tables_of(printed)
     if any("val_f1" in cell for cell in transfer.get("curve", [])):
         transfer_tables.append(transfer_table.curve_markdown([c for c in transfer["curve"] if "val_f1" in c]))
+    # Images other than MNIST: their tables once their results files are measured.
+    measured = {name: (pathlib.Path(root) / "bench" / name).is_file() for name in ("images.json", "photos.json")}
     return {
         "README.md": [grids.short_markdown(grid_rows), transfer_table.answer_markdown(cells)],
-        "docs/results.md": [grids.markdown(grid_rows), grids.goals_markdown(grid_rows)],
+        "docs/results.md": [grids.markdown(grid_rows), grids.goals_markdown(grid_rows),
+                            *([photos.markdown(load("photos.json"))] if measured["photos.json"] else [])],
         "docs/benchmarks.md": [bench.speed_markdown(load("results.json")),
                                bench.speed_markdown(load("results-default.json")),
                                bench.cost_markdown(load("cost.json")),
-                               levers.markdown(load("levers.json"), load("threads.json"))],
+                               levers.markdown(load("levers.json"), load("threads.json")),
+                               *([images.markdown(load("images.json"))] if measured["images.json"] else [])],
         "docs/transfer.md": [transfer_table.answer_markdown(cells), *transfer_tables,
                              transfer_table.cost_markdown(cells)],
     }

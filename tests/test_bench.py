@@ -523,3 +523,41 @@ def test_transfer_table_readme_without_a_table_stops_before_writing(tmp_path):
     assert (tmp_path / "transfer.json").read_text() == (ROOT / "bench" / "transfer.json").read_text()
     with pytest.raises(SystemExit, match="no such file"):
         collect_into(tmp_path / "missing.md", tmp_path)
+
+
+@pytest.mark.parametrize("ratio, verdict", [(1.05, "met"), (1.2, "**not met**")])
+def test_images_table_says_whether_streaming_and_memory_goals_were_met(ratio, verdict):
+    from bench import images
+
+    results = {"cpu": "a CPU",
+               "streaming": {"images": 6400, "size": 64, "grid": "4x4", "folder_per_s": 93.0, "memory_per_s": 100.0,
+                             "ratio": 0.93, "met": True},
+               "memory": {"files": [20000, 200000], "runs": {"20000": {"peak_rss_mb": 1000.0},
+                                                             "200000": {"peak_rss_mb": 1000.0 * ratio}},
+                          "ratio": ratio, "met": ratio <= 1.1}}
+    table = images.markdown(results).splitlines()
+    assert table[2].endswith("| 93 vs 100 images/s (0.93x) | a folder of JPEGs >= 0.9x the same images from memory | "
+                             "met |")
+    assert table[3].endswith(f"({ratio:.2f}x) | ≤ 1.1x | {verdict} |")
+    assert table[-1] == "| the CPU (`utils.cpu_description()`) | a CPU | | |" and len(table) == 5
+
+
+def test_images_writes_folders_of_images_of_one_size(tmp_path):
+    from bench import images
+
+    images.write_folder(tmp_path, 12, 32, "png")
+    import data
+
+    source = data.open_images(tmp_path, image_size=32, grid=2)
+    assert len(source.train) + len(source.test) == 12 and source.channels == 3
+    assert sorted({p.parent.name for p in tmp_path.rglob("*.png")}) == ["0000"]
+
+
+def test_photos_results_table_has_one_row_per_run_and_the_cpu():
+    from bench import photos
+
+    row = {"network": "unet", "grid": "3x3", "epochs": 10, "train_images": 2778, "test_images": 500,
+           "exact": 0.1234, "pieces": 0.5, "train_seconds": 61.0}
+    table = photos.markdown({"rows": [row], "cpu": "a CPU"}).splitlines()
+    assert table[2] == "| original U-Net (`--arch unet`) | 3x3 | 10 | 2,778 | 500 | 12.34 % | 50.00 % | 61 s |"
+    assert table[-1].startswith("| the CPU | a CPU |")

@@ -1,0 +1,236 @@
+"""What images other than MNIST cost: streaming from a folder, memory against the folder's size, colour.
+
+    python -m bench.images --quick                      # small sizes, a few minutes; figures indicative only
+    python -m bench.images --json bench/images.json     # the full run (docs/benchmarks.md)
+
+(Run from the repository root.) Every figure is a ratio against a baseline measured in the
+same command; the folders are generated here, in a temporary folder, and deleted at the end.
+
+1. streaming: training images/s of the default network (4x4 puzzles of 64x64 colour images)
+   fed by ``PuzzleBatches`` over a folder of 64x64 JPEGs (``data.ImageFiles``, decoded on two
+   threads as train.py does), against the same images decoded beforehand into an array in
+   memory; interleaved rounds, the best of each.
+2. memory: peak RSS of a whole ``train.py`` process (one epoch, default network, 2x2, 32 px)
+   over a folder of 20,000 PNG files, against the same command over 200,000.
+3. colour: seconds a training step (batch 128, 48 px, 3x3) of each network on 3-channel
+   images, against the same network on 1-channel images; interleaved rounds.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+
+import data
+import run_folder
+import utils
+from bench.bench import NETWORKS, ROOT, run_measured
+from cli import run_script
+
+GOALS = {
+    "streaming": "a folder of JPEGs >= 0.9x the same images from memory",
+    "memory": "200,000 files <= 1.1x 20,000 files",
+    "colour": "reported",
+}
+SECTIONS = tuple(GOALS)
+
+
+def get_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], allow_abbrev=False)
+    parser.add_argument("--quick", action="store_true", help="small sizes; figures indicative only")
+    parser.add_argument("--json", default=None,
+                        help="where to write the results (default bench/images.json; with --quick, "
+                             "bench/images-quick.json)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    return parser.parse_args(argv)
+
+
+def write_folder(folder, count, size, suffix, seed=0):
+    """``count`` random-crop images of scikit-image's photographs at exactly ``size`` px, as ``suffix`` files.
+
+    Files go 1,000 to a sub-folder, as a large image set is usually stored.
+    """
+    from PIL import Image
+
+    from bench.photos import TEST_PHOTOS, TRAIN_PHOTOS, photograph
+
+    photos = [photograph(name) for name in TRAIN_PHOTOS + TEST_PHOTOS]
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        side = int(rng.integers(size, min(photo.shape[:2]) // 2))
+        top, left = (int(rng.integers(0, photo.shape[d] - side + 1)) for d in (0, 1))
+        crop = Image.fromarray(photo[top : top + side, left : left + side]).resize((size, size),
+                                                                                  Image.Resampling.BILINEAR)
+        path = folder / f"{i // 1000:04d}" / f"{i % 1000:03d}.{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        crop.save(path, **({"quality": 90} if suffix == "jpg" else {}))
+
+
+def step_clock():
+    """A Keras callback that times the seconds per step between the ends of a fit's first and last batches.
+
+    What fit() spends once per call (adapting the data, starting its iterator) is left out.
+    """
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+        def seconds_per_step(self):
+            return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
+
+    return StepClock()
+
+
+def network(arch, grid, shape, channels):
+    """A compiled network of ``bench.bench.NETWORKS`` for ``grid`` puzzles of ``shape`` px and ``channels``."""
+    import keras
+
+    from model_utils import KERAS_LOSSES, build_network
+
+    config = {**run_folder.DEFAULTS, **NETWORKS[arch], "grid": list(grid), "puzzle_shape": list(shape),
+              "num_pieces": grid[0] * grid[1], "channels": channels}
+    keras.utils.set_random_seed(0)
+    model = build_network(config)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=KERAS_LOSSES[config["loss"]])
+    return model
+
+
+# ------------------------------------------------------------------------- 1. streaming
+def bench_streaming(workdir, quick):
+    from model_utils import PuzzleBatches
+
+    grid, size, batch_size = (4, 4), 64, 128
+    count = 1280 if quick else 6400
+    folder = workdir / "jpegs"
+    write_folder(folder, count, size, "jpg")
+    files = data.ImageFiles(folder, data.list_images(folder)[0], (size, size), 3)
+    in_memory = files.load()
+    sigma = utils.default_sigma((size, size), grid)
+    streamed = PuzzleBatches(files, grid, sigma, batch_size, seed=0, workers=2)
+    arrays = PuzzleBatches(in_memory, grid, sigma, batch_size, seed=0)
+    model = network("transformer", grid, (size, size), 3)
+    model.fit(arrays, epochs=1, steps_per_epoch=3, verbose=0)  # build and trace outside the timing
+    rates = {"folder": [], "memory": []}
+    for _ in range(2 if quick else 3):  # interleaved, so drift in machine speed hits both
+        for name, batches in (("folder", streamed), ("memory", arrays)):
+            started = time.perf_counter()
+            model.fit(batches, epochs=1, verbose=0)
+            rates[name].append(count / (time.perf_counter() - started))
+    best = {name: max(values) for name, values in rates.items()}
+    ratio = best["folder"] / best["memory"]
+    return {"images": count, "size": size, "grid": "4x4", "folder_per_s": best["folder"],
+            "memory_per_s": best["memory"], "ratio": ratio, "all_runs": rates, "met": ratio >= 0.9}
+
+
+# ---------------------------------------------------------------------------- 2. memory
+def bench_memory(workdir, quick):
+    sizes = (2000, 20000) if quick else (20000, 200000)
+    runs = {}
+    for count in sizes:
+        folder = workdir / f"png-{count}"
+        started = time.perf_counter()
+        write_folder(folder, count, 32, "png", seed=count)
+        written = time.perf_counter() - started
+        command = [sys.executable, str(ROOT / "train.py"), "--data", str(folder), "--image-size", "32", "--grid", "2",
+                   "--epochs", "1", "--quiet", "--out", str(workdir / f"run-{count}")]
+        code, seconds, peak_mb, output = run_measured(command)
+        if code != 0:
+            raise RuntimeError(f"train.py over {count} files failed:\n{output[-2000:]}")
+        runs[str(count)] = {"peak_rss_mb": peak_mb, "seconds": seconds, "write_seconds": written}
+    ratio = runs[str(sizes[1])]["peak_rss_mb"] / runs[str(sizes[0])]["peak_rss_mb"]
+    return {"files": list(sizes), "runs": runs, "ratio": ratio, "met": ratio <= 1.1}
+
+
+# ---------------------------------------------------------------------------- 3. colour
+def bench_colour(quick):
+    from model_utils import PuzzleBatches
+
+    grid, size = (3, 3), 48
+    steps, rounds = (4, 2) if quick else (20, 3)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, ((steps + 2) * 128, size, size, 3), dtype=np.uint8)
+    sigma = utils.default_sigma((size, size), grid)
+    rows = []
+    for arch in ("transformer", "unet"):
+        models, batches = {}, {}
+        for channels in (1, 3):
+            batches[channels] = PuzzleBatches(images if channels == 3 else images[..., 0], grid, sigma, 128, seed=0)
+            models[channels] = network(arch, grid, (size, size), channels)
+            models[channels].fit(batches[channels], epochs=1, steps_per_epoch=2, verbose=0)  # build and trace
+        seconds = {1: [], 3: []}
+        for _ in range(rounds):
+            for channels, model in models.items():
+                clock = step_clock()
+                model.fit(batches[channels], epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[clock])
+                seconds[channels].append(clock.seconds_per_step())
+        best = {channels: min(values) for channels, values in seconds.items()}
+        rows.append({"network": arch, "gray_step_s": best[1], "colour_step_s": best[3], "ratio": best[3] / best[1],
+                     "all_runs": {str(k): v for k, v in seconds.items()}})
+    return {"grid": "3x3", "size": size, "rows": rows, "met": True}
+
+
+# ------------------------------------------------------------------------------ tables
+NAMES = {"transformer": "default network", "unet": "original U-Net"}
+
+
+def markdown(results):
+    """The three sections as one table: what, measured, the goal, met or not, and the CPU."""
+    lines = ["| what | measured | goal | |", "|---|---|---|---|"]
+    if "streaming" in results:
+        s = results["streaming"]
+        lines.append(f"| training images/s, default network, {s['grid']} puzzles of {s['size']} px colour images: "
+                     f"a folder of {s['images']:,} JPEGs vs the same images in memory | "
+                     f"{s['folder_per_s']:,.0f} vs {s['memory_per_s']:,.0f} images/s ({s['ratio']:.2f}x) | "
+                     f"{GOALS['streaming']} | {'met' if s['met'] else '**not met**'} |")
+    if "memory" in results:
+        m = results["memory"]
+        small, large = (m["runs"][str(n)]["peak_rss_mb"] for n in m["files"])
+        lines.append(f"| peak RSS of one `train.py` epoch (default network, 2x2, 32 px) over a folder of "
+                     f"{m['files'][0]:,} vs {m['files'][1]:,} PNG files | {small:,.0f} vs {large:,.0f} MB "
+                     f"({m['ratio']:.2f}x) | ≤ 1.1x | {'met' if m['met'] else '**not met**'} |")
+    if "colour" in results:
+        c = results["colour"]
+        for row in c["rows"]:
+            lines.append(f"| a training step of the {NAMES[row['network']]}, {c['grid']}, {c['size']} px: 3 channels "
+                         f"vs 1 | {1000 * row['colour_step_s']:.0f} vs {1000 * row['gray_step_s']:.0f} ms "
+                         f"({row['ratio']:.2f}x) | reported | |")
+    lines.append(f"| the CPU (`utils.cpu_description()`) | {results.get('cpu', 'not recorded')} | | |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = get_args(argv)
+    args.json = args.json or str(ROOT / "bench" / ("images-quick.json" if args.quick else "images.json"))
+    results = {"command": " ".join(["python", "-m", "bench.images", *(argv if argv is not None else sys.argv[1:])]),
+               "quick": args.quick, "cpu": utils.cpu_description()}
+    with tempfile.TemporaryDirectory() as workdir:
+        workdir = pathlib.Path(workdir)
+        for name in args.only or SECTIONS:
+            started = time.perf_counter()
+            if name == "streaming":
+                results[name] = bench_streaming(workdir, args.quick)
+            elif name == "memory":
+                results[name] = bench_memory(workdir, args.quick)
+            else:
+                results[name] = bench_colour(args.quick)
+            print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)
+    print(markdown(results))
+    utils.save_json(results, args.json)
+    print(f"written to {args.json}")
+
+
+if __name__ == "__main__":
+    run_script("bench.images", main)
