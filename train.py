@@ -195,6 +195,9 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
     if not chief:
         shutil.rmtree(staging, ignore_errors=True)
         return {"run": None, "val": metrics}
+    if source.streamed:  # images that failed to decode while training (each named in a warning then)
+        config["skipped_files"] = {**config["skipped_files"], "undecodable": len(source.train.unreadable)}
+        run_folder.write_config(config, staging)
     run_folder.publish(staging, out)
     if verbose:
         print(f"run saved to {out}")

@@ -444,21 +444,27 @@ def test_a_run_with_gaps_between_pieces_trains_and_is_scored_on_puzzles_with_the
 @pytest.mark.slow
 def test_a_folder_of_colour_photos_trains_and_is_scored_on_another_folder(tmp_path):
     """The bundled photos, streamed from disk: config.json says what was used; colour plots; another folder scored."""
-    out = tmp_path / "photos"
+    out, photos = tmp_path / "photos", tmp_path / "my_photos"
+    shutil.copytree(utils.PHOTOS_PATH, photos)
+    (photos / "notes.txt").write_text("not an image")
+    whole = (photos / "astronaut" / "000.jpg").read_bytes()
+    (photos / "astronaut" / "000.jpg").write_bytes(whole[: len(whole) // 2])  # its header reads, its pixels do not
     (tmp_path / "extra").mkdir()
     (tmp_path / "extra" / "readme.txt").write_text("not an image")
     shutil.copytree(utils.PHOTOS_PATH / "rocket", tmp_path / "extra" / "rocket")
-    result = run("train.py", "--data", "photos", "--image-size", "25", "--grid", "3", "--epochs", "1",
+    result = run("train.py", "--data", photos, "--image-size", "25", "--grid", "3", "--epochs", "1",
                  "--batch-size", "16", "--val-size", "16", "--quiet", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert config["image_size"] == config["image_shape"] == [24, 24] and config["channels"] == 3
-    assert config["data_kind"] == "folder" and config["skipped_files"] == {"not_images": 0, "unreadable": 0}
+    assert config["data_kind"] == "folder"
+    assert config["skipped_files"] == {"not_images": 1, "unreadable": 0, "undecodable": 1}
+    assert "astronaut/000.jpg: it cannot be decoded" in result.stderr
     assert config["train_digits"] + config["val_digits"] == 183  # 203 photos less the test tenth
     result = run("evaluate.py", "--model", out, "--plot", tmp_path / "p.png", "--failures", tmp_path / "f.png")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["num_puzzles"] == 20 and metrics["data"].endswith("photos")  # the run's own folder, by default
+    assert metrics["num_puzzles"] == 20 and metrics["data"] == str(photos)  # the run's own folder, by default
     picture = plt.imread(tmp_path / "p.png")[..., :3]
     assert (np.abs(picture[..., 0] - picture[..., 2]) > 0.2).mean() > 0.01  # colour, not grey
     result = run("evaluate.py", "--model", out, "--data", tmp_path / "extra", "--split", "all",
