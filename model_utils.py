@@ -124,7 +124,7 @@ class EdgeDissimilarity(layers.Layer):
         return ops.log(1e-3 + ops.stack(pairs, axis=-1))
 
     def compute_output_shape(self, input_shape):
-        k = self.grid[0] * self.grid[1]
+        k = math.prod(utils.parse_grid(self.grid))
         return (input_shape[0], k, k, 4)
 
     def get_config(self):
@@ -613,18 +613,34 @@ class PuzzleBatches(keras.utils.PyDataset):
         return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index):
-        epoch = self.epoch
-        if self._order_epoch != epoch:  # a new epoch: a new order of the digits
-            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-            self._order_epoch = epoch
-        images = self.images[self._order[index * self.batch_size : (index + 1) * self.batch_size]]
+        return self.share(self.epoch, index, 0, 1)
+
+    def share(self, epoch, index, part, parts):
+        """Part ``part`` of ``parts`` of batch ``index`` of ``epoch``: its images ``part::parts``.
+
+        They are shuffled exactly as the whole batch would shuffle them, and only they are read:
+        the parts of a batch are the batch (``worker_dataset`` gives each worker its own).
+        """
+        order = self._order
+        if self._order_epoch != epoch:  # a new epoch: a new order of the images
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+            self._order_epoch, self._order = epoch, order
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        images = self.images[chosen[part::parts]]
         if self.gap:
             images = utils.blank_margins(images, self.grid, self.gap)
-        return self.pairs(images, [self.seed, epoch, index])
+        return self.pairs(images, [self.seed, epoch, index], len(chosen), slice(part, None, parts))
 
-    def pairs(self, images, seed):
-        """One batch: ``(N, H, W, C)`` float32 puzzles and their ``(N, H, W, K)`` float32 heatmaps."""
-        shuffled, permutation = utils.shuffle_pieces(images, self.grid, seed)
+    def pairs(self, images, seed, total=None, mine=slice(None)):
+        """One batch: ``(N, H, W, C)`` float32 puzzles and their ``(N, H, W, K)`` float32 heatmaps.
+
+        ``images`` are the ``mine`` part of a batch of ``total`` (default: all of it); their
+        permutations are those ``utils.shuffle_pieces`` draws for the whole batch from ``seed``.
+        """
+        k = math.prod(utils.parse_grid(self.grid))
+        rng = np.random.default_rng(seed)
+        permutation = rng.permuted(np.tile(np.arange(k, dtype=np.int64), (total or len(images), 1)), axis=1)[mine]
+        shuffled = utils.apply_permutation(images, permutation, self.grid)
         targets = utils.make_heatmaps(permutation, self.grid, shuffled.shape[1:3], self.sigma)
         return utils.to_model_input(shuffled), targets
 
@@ -632,8 +648,10 @@ class PuzzleBatches(keras.utils.PyDataset):
 class DenoiseBatches(PuzzleBatches):
     """The control pretext's batches: (corrupted images, clean images), in PuzzleBatches' order."""
 
-    def pairs(self, images, seed):
-        return tasks.denoise_pairs(images, self.grid, seed)
+    def pairs(self, images, seed, total=None, mine=slice(None)):
+        # A part of a batch draws its corruption from a seed of its own.
+        return tasks.denoise_pairs(images, self.grid, seed if mine.start in (None, 0) and mine.step in (None, 1)
+                                   else [*seed, mine.start])
 
 
 class RandomBatches(keras.utils.PyDataset):
@@ -674,6 +692,48 @@ class RandomBatches(keras.utils.PyDataset):
         y = self.y[pick]
         x = tuple(array[pick] for array in self.x) if self.several else self.x[pick]
         return x, y if self.targets is None else self.targets(y)
+
+
+def worker_dataset(batches, strategy):
+    """A multi-worker run's training input: every worker makes only its own part of each global batch.
+
+    Keras' own path would give every worker every global batch and let TensorFlow keep each
+    worker's part, so every worker would read (decode, for a folder) every image. Here each
+    replica's part of global batch ``i`` of epoch ``e`` is ``PuzzleBatches.share(e, i, r, R)``
+    (``R`` replicas in all), made by the worker that trains it. An epoch is its full global
+    batches (the last, partial one is left out, so that no replica gets an empty part); the
+    steps run on from the epoch ``batches.epoch`` holds when training starts (a resumed run's).
+
+    Args:
+        batches: the run's ``PuzzleBatches`` (or ``DenoiseBatches``).
+        strategy: the multi-worker strategy.
+
+    Returns:
+        ``(dataset, steps_per_epoch)``: a ``tf.distribute`` dataset ``model.fit`` takes, and its steps an epoch.
+    """
+    replicas = strategy.num_replicas_in_sync
+    steps = len(batches.images) // batches.batch_size
+    if steps == 0 or batches.batch_size < replicas:
+        raise ValueError(f"--batch-size {batches.batch_size} over {len(batches.images)} training images leaves "
+                         f"no full batch of at least one image for each of the {replicas} replicas")
+    x, y = batches.pairs(np.zeros((1, *batches.images.shape[1:]), np.uint8), [0])  # the shapes; nothing read
+    signature = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None, *y.shape[1:]), tf.float32))
+
+    def make(context):
+        local = replicas // context.num_input_pipelines  # the replicas this worker trains
+        first = context.input_pipeline_id * local
+
+        def generate():
+            step = batches.epoch * steps  # SetEpoch has set the epoch training starts at
+            while True:
+                epoch, index = divmod(step, steps)
+                for replica in range(first, first + local):  # consecutive elements go to the local replicas
+                    yield batches.share(epoch, index, replica, replicas)
+                step += 1
+
+        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+
+    return strategy.distribute_datasets_from_function(make), steps
 
 
 class SetEpoch(keras.callbacks.Callback):

@@ -256,6 +256,7 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
         SetEpoch,
         build_network,
         make_strategy,
+        worker_dataset,
     )
 
     strategy = make_strategy(config["strategy"])  # first: a multi-worker strategy must come before any other op
@@ -268,9 +269,12 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     workers = 2 if isinstance(train_images, data.ImageFiles) else 1
     batches = (DenoiseBatches if denoise else PuzzleBatches)(train_images, grid, sigma, config["batch_size"],
                                                              config["seed"], gap=config["gap"], workers=workers)
+    train_data, steps = batches, len(batches)
+    if config["strategy"] == "multiworker":  # each worker makes its own part of every batch, reading only its images
+        train_data, steps = worker_dataset(batches, strategy)
     with strategy.scope():  # the model and its optimizer live on every replica
         model = build_network(config)
-        optimizer = keras.optimizers.Adam(learning_rate_schedule(config, config["epochs"] * len(batches)))
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(config, config["epochs"] * steps))
         model.compile(optimizer=optimizer, loss=KERAS_LOSSES[config["loss"]])
     if verbose:
         print(describe(config, model, strategy))
@@ -284,8 +288,8 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     # PuzzleBatches already draws each epoch's order from (seed, epoch). Keras' own shuffle of
     # the batch order draws from Python's global random state, which a resumed run cannot
     # restore: it would train on the same batches in another order, to other weights.
-    model.fit(batches, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose,
-              shuffle=False)
+    model.fit(train_data, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose,
+              shuffle=False, steps_per_epoch=None if train_data is batches else steps)
     seconds = time.perf_counter() - started
     if denoise:
         metrics = {"val_loss": float(model.evaluate(*val_data, batch_size=256, verbose=0))}

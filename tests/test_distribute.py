@@ -134,6 +134,8 @@ def test_two_workers_killed_after_an_epoch_resume_to_the_same_weights(tmp_path):
     """Fault tolerance, as Keras' BackupAndRestore is meant for: both workers die after epoch 0 and are restarted."""
     import keras
 
+    import model_utils  # noqa: F401  (registers the custom layers the saved models hold)
+
     ports = free_ports(2)
     for returncode, _, stderr in run_two_workers(TRAIN_TWO_EPOCHS, tmp_path / "whole", ports):
         assert returncode == 0, stderr[-3000:]
@@ -152,3 +154,61 @@ def test_two_workers_killed_after_an_epoch_resume_to_the_same_weights(tmp_path):
                       for path in (tmp_path / "whole", out))
     for a, b in zip(whole, resumed, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+TRAIN_ON_A_FOLDER = """
+import json, os, sys
+import data
+import model_utils
+import train
+
+decoded, making = [], {"epoch": None}  # every file this worker decodes, and the epoch of the batch it makes
+decode, share = data.ImageFiles.decode, model_utils.PuzzleBatches.share
+data.ImageFiles.decode = lambda self, name: decoded.append([making["epoch"], name]) or decode(self, name)
+
+
+def spy(self, epoch, *args):
+    making["epoch"] = epoch
+    try:
+        return share(self, epoch, *args)
+    finally:
+        making["epoch"] = None
+
+
+model_utils.PuzzleBatches.share = spy
+config = train.train(data=sys.argv[2], image_size=24, grid=2, epochs=1, batch_size=16, val_size=20,
+                     strategy="multiworker", out=sys.argv[1], verbose=2)
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+with open(os.path.join(os.path.dirname(sys.argv[1]), f"decoded-{index}.json"), "w") as f:
+    json.dump(decoded, f)
+"""
+
+
+@pytest.mark.slow
+def test_two_workers_each_read_only_their_own_part_of_a_folder(tmp_path):
+    """Streamed from a folder, each worker decodes its own half of every training batch, and the two halves
+    together are every training image of the epoch's full batches (both decode the validation images)."""
+    from PIL import Image
+
+    import data
+    import utils
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(110):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    out = tmp_path / "runs" / "multiworker"
+    for returncode, _, stderr in run_two_workers(TRAIN_ON_A_FOLDER, out, free_ports(2), str(folder)):
+        assert returncode == 0, stderr[-3000:]
+    decoded = [json.loads((tmp_path / "runs" / f"decoded-{i}.json").read_text()) for i in (0, 1)]
+    # The epoch's batches (a worker may already be making the next epoch's when training ends).
+    trained = [{name for epoch, name in names if epoch == 0} for names in decoded]
+    source = data.open_images(folder, image_size=24, grid=2)  # 99 training images, 11 test images
+    config = json.loads((out / "config.json").read_text())
+    _, val_index = utils.train_val_split(len(source.train), config["val_size"], config["seed"])
+    val = {source.train.files[i] for i in val_index}
+    assert not (trained[0] | trained[1]) & val  # validation images are read before training, by both
+    assert not trained[0] & trained[1]  # no training image read by both workers
+    assert len(trained[0]) == len(trained[1]) == 4 * 8  # 79 training images: 4 full batches of 16, 8 a worker each
+    assert not (trained[0] | trained[1]) & set(source.test.files)  # nor a test image

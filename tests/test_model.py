@@ -347,3 +347,17 @@ def test_puzzle_batches_decode_image_files_as_they_would_read_an_array(tmp_path)
     x, y = arrays[0]
     assert x.shape == (4, 24, 24, 3) and y.shape == (4, 24, 24, 9)
     assert (x[:, 0, :, :] == 0).all()  # the top row of every piece in the first row is blanked
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_parts_of_a_batch_are_the_batch(parts):
+    """What each multi-worker replica makes (PuzzleBatches.share) is its slice of what one process makes."""
+    images = random_images(40, 12, 12, channels=3)
+    batches = model_utils.PuzzleBatches(images, (2, 2), 1.5, batch_size=16, seed=3)
+    batches.epoch = 1
+    for index in range(len(batches)):
+        x, y = batches[index]
+        for part in range(parts):
+            px, py = batches.share(1, index, part, parts)
+            np.testing.assert_array_equal(px, x[part::parts])
+            np.testing.assert_array_equal(py, y[part::parts])
