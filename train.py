@@ -34,8 +34,8 @@ from run_folder import DEFAULTS, check_settings
 def get_args(argv=None):
     parser = CleanArgumentParser(description=__doc__.split("\n")[0], prog="train.py", examples=[
         "python train.py --out runs/first                     # 2x2, the default network, MNIST or the sample",
-        "python train.py --data path/to/mnist.npz --grid 3 --epochs 8 --out runs/3x3",
         "python train.py --arch unet --grid 2 --out runs/unet  # the original port's U-Net, loss and schedule",
+        "python train.py --data sample/photos --image-size 48 --grid 3 --out runs/photos   # a folder of images",
     ])
     for add_flags in (add_puzzle_flags, add_network_flags, add_training_flags, add_run_flags):
         add_flags(parser, DEFAULTS)
