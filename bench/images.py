@@ -214,8 +214,14 @@ def markdown(results):
 def main(argv=None):
     args = get_args(argv)
     args.json = args.json or str(ROOT / "bench" / ("images-quick.json" if args.quick else "images.json"))
-    results = {"command": " ".join(["python", "-m", "bench.images", *(argv if argv is not None else sys.argv[1:])]),
-               "quick": args.quick, "cpu": utils.cpu_description()}
+    command = " ".join(["python", "-m", "bench.images", *(argv if argv is not None else sys.argv[1:])])
+    results = {"commands": [], "quick": args.quick, "cpu": utils.cpu_description()}
+    if args.only and pathlib.Path(args.json).is_file():  # --only: the other sections stay as the file has them
+        results = utils.load_json(args.json)
+        if results.get("cpu") != utils.cpu_description() or results.get("quick") != args.quick:
+            raise ValueError(f"{args.json} was measured on {results.get('cpu')} (quick: {results.get('quick')}): "
+                             "measure its sections again together, on one CPU, without --only")
+    results["commands"] = [*results.get("commands", []), command]
     with tempfile.TemporaryDirectory() as workdir:
         workdir = pathlib.Path(workdir)
         for name in args.only or SECTIONS:
