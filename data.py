@@ -192,6 +192,10 @@ class ImageFiles:
     def __len__(self):
         return len(self.files)
 
+    def joined(self, other) -> ImageFiles:
+        """These files, then ``other``'s (of the same folder, size and channels)."""
+        return ImageFiles(self.root, self.files + other.files, self.size, self.channels, self.strict, self.unreadable)
+
     def subset(self, index) -> ImageFiles:
         """The files at ``index`` (ints into this list), decoded nothing."""
         return ImageFiles(self.root, [self.files[i] for i in np.asarray(index, dtype=np.int64).ravel()], self.size,
@@ -211,6 +215,13 @@ class ImageFiles:
     def load(self) -> np.ndarray:
         """Every image, decoded into memory: ``(N, H, W[, 3])`` uint8."""
         return self[np.arange(len(self))]
+
+    def fingerprint(self) -> str:
+        """12 hex digits of the SHA-256 of the files' relative paths and sizes, and the size and channels."""
+        digest = hashlib.sha256(repr((self.size, self.channels)).encode())
+        for name in self.files:
+            digest.update(f"{name}\t{(self.root / name).stat().st_size}\n".encode())
+        return digest.hexdigest()[:12]
 
     def _decode_or_next(self, i):
         for step in range(len(self.files)):
@@ -386,13 +397,10 @@ def _open_folder(folder, image_size, grid, channels, strict):
     files, grayscale, skipped = list_images(folder, strict)
     size = grid_size(image_size or DEFAULT_IMAGE_SIZE, grid)
     channels = channels or (1 if grayscale else 3)
-    digest = hashlib.sha256(repr((size, channels)).encode())
-    for name in files:
-        digest.update(f"{name}\t{(folder / name).stat().st_size}\n".encode())
     every = ImageFiles(folder, files, size, channels, strict)
     train, test = split_off_test(len(files))
-    return ImageSource(every.subset(train), every.subset(test), str(folder), "folder", digest.hexdigest()[:12],
-                       channels, skipped)
+    train = every.subset(train)
+    return ImageSource(train, every.subset(test), str(folder), "folder", train.fingerprint(), channels, skipped)
 
 
 def _open_arrays(x_train, x_test, origin, image_size, grid, channels):

@@ -141,7 +141,8 @@ def evaluate(
         "grid": list(config["grid"]),
         "split": split,
         "data": origin,
-        "digits_fingerprint": utils.digits_fingerprint(images),
+        "digits_fingerprint": images.images.fingerprint() if isinstance(images, Puzzles)
+        else utils.digits_fingerprint(images),
         "num_puzzles": len(images),
         "seed": seed,
         "decode": decode,
@@ -214,7 +215,8 @@ def make_puzzles(config, source, split, num, seed):
 
     Returns:
         ``(images, shuffled, permutation, origin)``: ``(N, H0, W0[, 3])`` uint8 images, ``(N, H, W[, 3])``
-        uint8 puzzles, ``(N, K)`` their permutations, and where the images came from.
+        uint8 puzzles, ``(N, K)`` their permutations, and where the images came from. For a folder,
+        images and puzzles are ``Puzzles``, made batch by batch as they are indexed.
 
     Raises:
         ValueError: for ``split="val"``, if these are not the training images the run split; for
@@ -228,20 +230,52 @@ def make_puzzles(config, source, split, num, seed):
     if split == "val":
         run_folder.record_digits(dict(config), opened.fingerprint, opened.origin, "--split val")
         _, val_index = utils.train_val_split(len(opened.train), config["val_size"], config["seed"])
-        images = opened.train[val_index]
+        images = opened.train.subset(val_index) if opened.streamed else opened.train[val_index]
     elif split == "test":
-        images = opened.test[:]
+        images = opened.test
+    elif opened.streamed:
+        images = opened.train.joined(opened.test)
     else:
-        images = np.concatenate([opened.train[:], opened.test[:]])
+        images = np.concatenate([opened.train, opened.test])
     if tuple(images.shape[1:3]) != tuple(config["image_shape"]):
         raise ValueError(f"the model was trained on {config['image_shape']} images, "
                          f"these are {list(images.shape[1:3])}")
-    origin = opened.origin
+    # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
+    permutation = utils.draw_permutations(len(images), config["grid"], seed)[:num]
+    if opened.streamed:  # a folder: its images are decoded batch by batch, never all at once
+        images = images.subset(np.arange(len(permutation)))
+        return (Puzzles(images, None, config["grid"], config["gap"]),
+                Puzzles(images, permutation, config["grid"], config["gap"]), permutation, opened.origin)
+    images = images[: len(permutation)]
     if config["gap"]:  # the run's puzzles had blank margins: so do the ones it is scored on
         images = utils.blank_margins(images, config["grid"], config["gap"])
-    # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
-    shuffled, permutation = utils.shuffle_pieces(images, config["grid"], seed)
-    return images[:num], shuffled[:num], permutation[:num], origin
+    return images, utils.apply_permutation(images, permutation, config["grid"]), permutation, opened.origin
+
+
+class Puzzles:
+    """A folder's images, or their puzzles, made batch by batch: they index (and slice) like the arrays would.
+
+    Args:
+        images: ``data.ImageFiles``.
+        permutation: ``(N, K)`` each puzzle's permutation; None for the images themselves.
+        grid: the run's grid.
+        gap: the run's blank margins (``utils.blank_margins``), px.
+    """
+
+    def __init__(self, images, permutation, grid, gap):
+        self.images, self.permutation, self.grid, self.gap = images, permutation, grid, gap
+        self.shape, self.dtype = images.shape, images.dtype
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        images = self.images[index]
+        if self.gap:
+            images = utils.blank_margins(images, self.grid, self.gap)
+        if self.permutation is None:
+            return images
+        return utils.apply_permutation(images, self.permutation[index], self.grid)
 
 
 def _is_mnist(source) -> bool:

@@ -252,11 +252,19 @@ def shuffle_pieces(images, grid, rng=None) -> tuple[np.ndarray, np.ndarray]:
         permutation: ``(N, K)`` int64; ``permutation[n, s] = k`` means slot ``s`` of image
         ``n`` holds piece ``k``.
     """
-    rows, cols = check_grid(grid, _check_images(images).shape[1:3])
-    n = len(images)
-    rng = np.random.default_rng(rng)
-    permutation = rng.permuted(np.tile(np.arange(rows * cols, dtype=np.int64), (n, 1)), axis=1)
+    check_grid(grid, _check_images(images).shape[1:3])
+    permutation = draw_permutations(len(images), grid, rng)
     return apply_permutation(images, permutation, grid), permutation
+
+
+def draw_permutations(num, grid, rng=None) -> np.ndarray:
+    """The permutations ``shuffle_pieces`` draws for ``num`` images, without the images: ``(num, K)`` int64.
+
+    So puzzles can be made batch by batch (``apply_permutation``) exactly as the whole set would be.
+    """
+    rows, cols = parse_grid(grid)
+    rng = np.random.default_rng(rng)
+    return rng.permuted(np.tile(np.arange(rows * cols, dtype=np.int64), (num, 1)), axis=1)
 
 
 def apply_permutation(images, permutation, grid) -> np.ndarray:

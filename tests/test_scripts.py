@@ -474,3 +474,27 @@ def test_a_folder_of_colour_photos_trains_and_is_scored_on_another_folder(tmp_pa
     assert json.loads((tmp_path / "extra.json").read_text())["num_puzzles"] == 29  # every rocket crop
     result = run("evaluate.py", "--model", out, "--data", tmp_path / "extra", "--split", "val")
     assert result.returncode == 1 and "these training images" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("split, gap", [("all", 0), ("test", 1)])
+def test_a_folder_is_scored_batch_by_batch_as_the_same_images_in_an_array_would_be(tmp_path, split, gap):
+    """evaluate.py's puzzles of a folder are made as they are indexed, and equal the array's puzzles."""
+    import data
+    import evaluate
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(30):
+        pixels = np.random.default_rng(i).integers(0, 256, (24, 24, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    source = data.open_images(folder, image_size=24, grid=2)
+    np.savez(tmp_path / "same.npz", x_train=source.train.load(), x_test=source.test.load())
+    config = {"image_size": [24, 24], "image_shape": [24, 24], "puzzle_shape": [24, 24], "grid": [2, 2],
+              "channels": 3, "gap": gap, "data_origin": str(folder), "seed": 0, "val_size": 5}
+    images, shuffled, permutation, _ = evaluate.make_puzzles(config, None, split, 20, seed=3)
+    assert isinstance(shuffled, evaluate.Puzzles) and len(shuffled) == min(20, 27 if split == "all" else 3)
+    arrays = evaluate.make_puzzles(config, tmp_path / "same.npz", split, 20, seed=3)
+    np.testing.assert_array_equal(permutation, arrays[2])
+    np.testing.assert_array_equal(images[:], arrays[0])
+    np.testing.assert_array_equal(shuffled[:], arrays[1])
+    np.testing.assert_array_equal(shuffled[[2, 0]], arrays[1][[2, 0]])
