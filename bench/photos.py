@@ -79,49 +79,70 @@ def write(folder, photos, per_photo, seed):
     return count
 
 
-def results(runs, num, seed):
-    """Trains and scores every row of ``RESULTS`` (see the module docstring); returns the results file's dict."""
+def results(runs, num, seed, collect=False):
+    """Trains and scores every row of ``RESULTS`` (see the module docstring), writing ``RESULTS_JSON`` after each.
+
+    With ``collect``, nothing is trained: the rows whose runs are finished are scored and written.
+
+    Returns:
+        The results file's dict: its ``rows``, the ``cpu``, the photographs on either side.
+    """
     import run_folder
     import utils
 
     runs = pathlib.Path(runs)
     crops = runs / "crops"
-    if not (crops / "test").is_dir():
+    if not (crops / "test").is_dir() and not collect:
         train = write(crops / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
         test = write(crops / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
         print(f"{train} training crops, {test} test crops in {crops}", flush=True)
-    rows = []
+    table = {"command": "python -m bench.photos --results --runs " + str(runs), "train_photos": list(TRAIN_PHOTOS),
+             "test_photos": list(TEST_PHOTOS), "rows": [], "cpu": utils.cpu_description()}
     for arch, grid in RESULTS:
         out = runs / f"{arch}-{grid}x{grid}"
         command = [sys.executable, str(ROOT / "train.py"), "--data", str(crops / "train"), "--image-size",
                    str(IMAGE_SIZE), "--grid", str(grid), "--arch", arch, "--epochs", str(EPOCHS), "--quiet",
                    "--out", str(out)]
         if not (out / run_folder.CONFIG).is_file():
+            if collect:
+                continue
             resume = ["--resume"] if out.with_name(out.name + run_folder.PARTIAL).is_dir() else []
             subprocess.run(command + resume, check=True)
         metrics = out / "test-photographs.json"
-        subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data", str(crops / "test"),
-                        "--split", "all", "--metrics", str(metrics), "--plot", str(out / "reassembled.png")],
-                       check=True)
+        if not metrics.is_file():
+            subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "--model", str(out), "--data",
+                            str(crops / "test"), "--split", "all", "--metrics", str(metrics), "--plot",
+                            str(out / "reassembled.png")], check=True)
         scored, val = utils.load_json(metrics), utils.load_json(out / run_folder.VAL_METRICS)
         config = run_folder.read_config(out)
-        rows.append({"network": arch, "grid": f"{grid}x{grid}", "epochs": EPOCHS, "image_size": IMAGE_SIZE,
-                     "train_images": config["train_digits"], "test_images": scored["num_puzzles"],
-                     "exact": scored["exact"], "pieces": scored["pieces"], "val_exact": val["hungarian"]["exact"],
-                     "train_seconds": val["train_seconds"], "command": " ".join(["python", *command[1:]])})
-    return {"command": "python -m bench.photos --results --runs " + str(runs), "train_photos": list(TRAIN_PHOTOS),
-            "test_photos": list(TEST_PHOTOS), "rows": rows, "cpu": utils.cpu_description()}
+        table["rows"].append({"network": arch, "grid": f"{grid}x{grid}", "epochs": EPOCHS, "image_size": IMAGE_SIZE,
+                              "train_images": config["train_digits"], "test_images": scored["num_puzzles"],
+                              "exact": scored["exact"], "pieces": scored["pieces"],
+                              "val_exact": val["hungarian"]["exact"], "train_seconds": val["train_seconds"],
+                              "cpu": config.get("cpu") or table["cpu"],
+                              "command": " ".join(["python", "train.py", *command[2:]])})
+        utils.save_json(table, RESULTS_JSON)  # row by row: a stopped command keeps what it measured
+    return table
+
+
+NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net (`--arch unet`)"}
 
 
 def markdown(results):
-    """The photographs table: one row per network and grid, scored on crops of photographs it never saw."""
-    names = {"transformer": "piece transformer (default)", "unet": "original U-Net (`--arch unet`)"}
+    """The photographs table: one row per network and grid, scored on crops of photographs it never saw.
+
+    A row of ``RESULTS`` the file lacks is named as not measured.
+    """
     lines = ["| network | grid | epochs | training crops | test crops | exact | pieces | training time |",
              "|---|---|---|---|---|---|---|---|"]
+    done = {(row["network"], row["grid"]) for row in results["rows"]}
     for row in results["rows"]:
-        lines.append(f"| {names[row['network']]} | {row['grid']} | {row['epochs']} | {row['train_images']:,} | "
+        lines.append(f"| {NAMES[row['network']]} | {row['grid']} | {row['epochs']} | {row['train_images']:,} | "
                      f"{row['test_images']:,} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % | "
                      f"{row['train_seconds']:.0f} s |")
+    for arch, grid in RESULTS:
+        if (arch, f"{grid}x{grid}") not in done:
+            lines.append(f"| {NAMES[arch]} | {grid}x{grid} | {EPOCHS} | not measured yet | | | | |")
     lines.append(f"| the CPU | {results['cpu']} | | | | | | |")
     return "\n".join(lines)
 
@@ -135,13 +156,11 @@ def main(argv=None):
     parser.add_argument("--results", action="store_true",
                         help=f"train and score the results rows into --runs; write {RESULTS_JSON.name}")
     parser.add_argument("--runs", default="runs/photos", help="--results: its crops and run folders")
+    parser.add_argument("--collect", action="store_true",
+                        help="--results without training: score the finished runs and write their rows")
     args = parser.parse_args(argv)
     if args.results:
-        import utils
-
-        table = results(args.runs, args.num, args.seed)
-        utils.save_json(table, RESULTS_JSON)
-        print(markdown(table))
+        print(markdown(results(args.runs, args.num, args.seed, args.collect)))
     if args.sample:
         print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
     if args.out:
