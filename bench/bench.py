@@ -323,16 +323,15 @@ def bench_time_to_accuracy(data, workdir, arch, target=0.999, budget_epochs=2):
 
 
 # ------------------------------------------------------------------------------ 6. cost
-def bench_cost(x_train, quick):
+def step_clock():
+    """A Keras callback timing the seconds per step between the ends of a fit's first and last batches.
+
+    What fit() spends once per call (adapting the data, starting and stopping its iterator) is
+    left out; the making of the batches is kept.
+    """
     import keras
 
-    from model_utils import KERAS_LOSSES, PuzzleBatches, build_network
-
     class StepClock(keras.callbacks.Callback):
-        """Seconds per step between the ends of the first and the last batch of a fit: what
-        fit() spends once per call (adapting the data, starting and stopping its iterator)
-        is left out, the making of the batches is kept."""
-
         def on_train_begin(self, logs=None):
             self.ends = []
 
@@ -341,6 +340,26 @@ def bench_cost(x_train, quick):
 
         def seconds_per_step(self):
             return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
+
+    return StepClock()
+
+
+def network(arch, grid, shape, channels=1):
+    """A compiled network of ``NETWORKS`` for ``grid`` puzzles of ``shape`` px and ``channels``, seeded with 0."""
+    import keras
+
+    from model_utils import KERAS_LOSSES, build_network
+
+    config = {**run_folder.DEFAULTS, **NETWORKS[arch], "grid": list(grid), "puzzle_shape": list(shape),
+              "num_pieces": grid[0] * grid[1], "channels": channels}
+    keras.utils.set_random_seed(0)
+    model = build_network(config)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=KERAS_LOSSES[config["loss"]])
+    return model
+
+
+def bench_cost(x_train, quick):
+    from model_utils import PuzzleBatches
 
     steps, rounds = (4, 2) if quick else (25, 3)
     rows = []
@@ -351,17 +370,13 @@ def bench_cost(x_train, quick):
         batches = PuzzleBatches(x_train[: (steps + 2) * 128], grid, sigma, 128, seed=0)
         models = {}
         for arch in ("transformer", "unet"):
-            config = {**run_folder.DEFAULTS, **NETWORKS[arch], "grid": list(grid), "puzzle_shape": list(shape),
-                      "num_pieces": g * g}
-            keras.utils.set_random_seed(0)
-            model = build_network(config)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=KERAS_LOSSES[config["loss"]])
+            model = network(arch, grid, shape)
             model.fit(batches, epochs=1, steps_per_epoch=2, verbose=0)  # build and trace outside the timing
             models[arch] = model
         seconds = {arch: [] for arch in models}
         for _ in range(rounds):  # interleaved, so drift in machine speed hits both
             for arch, model in models.items():
-                clock = StepClock()
+                clock = step_clock()
                 model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[clock])
                 seconds[arch].append(clock.seconds_per_step())
         best = {arch: min(values) for arch, values in seconds.items()}

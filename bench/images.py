@@ -29,9 +29,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import numpy as np
 
 import data
-import run_folder
 import utils
-from bench.bench import NETWORKS, ROOT, run_measured
+from bench.bench import ROOT, network, run_measured, step_clock
 from cli import run_script
 
 GOALS = {
@@ -72,40 +71,6 @@ def write_folder(folder, count, size, suffix, seed=0):
         path = folder / f"{i // 1000:04d}" / f"{i % 1000:03d}.{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         crop.save(path, **({"quality": 90} if suffix == "jpg" else {}))
-
-
-def step_clock():
-    """A Keras callback that times the seconds per step between the ends of a fit's first and last batches.
-
-    What fit() spends once per call (adapting the data, starting its iterator) is left out.
-    """
-    import keras
-
-    class StepClock(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.ends = []
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.ends.append(time.perf_counter())
-
-        def seconds_per_step(self):
-            return (self.ends[-1] - self.ends[0]) / (len(self.ends) - 1)
-
-    return StepClock()
-
-
-def network(arch, grid, shape, channels):
-    """A compiled network of ``bench.bench.NETWORKS`` for ``grid`` puzzles of ``shape`` px and ``channels``."""
-    import keras
-
-    from model_utils import KERAS_LOSSES, build_network
-
-    config = {**run_folder.DEFAULTS, **NETWORKS[arch], "grid": list(grid), "puzzle_shape": list(shape),
-              "num_pieces": grid[0] * grid[1], "channels": channels}
-    keras.utils.set_random_seed(0)
-    model = build_network(config)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=KERAS_LOSSES[config["loss"]])
-    return model
 
 
 # ------------------------------------------------------------------------- 1. streaming
