@@ -471,9 +471,7 @@ def check_image_array(images, where, name="images") -> np.ndarray:
 
 def is_idx_folder(path) -> bool:
     """Whether a folder holds MNIST's IDX files (rather than images)."""
-    return any((pathlib.Path(path) / (stem + ext)).is_file() for stem in _IDX_FILES.values() for ext in ("", ".gz")) \
-        or any((pathlib.Path(path) / (stem.replace("-idx", ".idx") + ext)).is_file()
-               for stem in _IDX_FILES.values() for ext in ("", ".gz"))
+    return any(_idx_file(pathlib.Path(path), stem) for stem in _IDX_FILES.values())
 
 
 def _is_mnist_npz(path) -> bool:
@@ -617,16 +615,19 @@ _IDX_FILES = {
 def _read_idx_folder(folder) -> dict:
     arrays = {}
     for key, stem in _IDX_FILES.items():
-        # Accept the official names and the common "train-images.idx3-ubyte" spelling.
-        names = [stem, stem.replace("-idx", ".idx")]
-        candidates = [folder / (name + ext) for name in names for ext in ("", ".gz")]
-        found = next((c for c in candidates if c.is_file()), None)
+        found = _idx_file(folder, stem)
         if found is None:
             raise FileNotFoundError(
                 f"{folder} has no {stem}[.gz]; an MNIST IDX folder holds {', '.join(_IDX_FILES.values())}"
             )
         arrays[key] = _read_idx(found)
     return arrays
+
+
+def _idx_file(folder, stem):
+    """The file of ``stem`` in ``folder``: the official name or the common "train-images.idx3-ubyte", gzipped or not."""
+    candidates = [folder / (name + ext) for name in (stem, stem.replace("-idx", ".idx")) for ext in ("", ".gz")]
+    return next((c for c in candidates if c.is_file()), None)
 
 
 def _read_idx(path) -> np.ndarray:
