@@ -127,17 +127,21 @@ def fit_image(image, size, channels) -> np.ndarray:
 
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    image = _eight_bit(image)
-    if channels == 1:
-        image = image.convert("L") if image.mode != "L" else image
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
+    image = in_channels(image, channels)
     if image.size != (size[1], size[0]):
         # Pillow reduces a large image by whole factors first (reducing_gap), then resamples:
         # fast and antialiased, and the memory is that of the decoded image.
         image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR,
                              box=crop_box(*image.size, size), reducing_gap=2.0)
     return np.asarray(image, dtype=np.uint8)
+
+
+def in_channels(image, channels):
+    """A ``PIL.Image.Image`` of any mode as an 8-bit one of ``channels`` (1: mode L, 3: mode RGB)."""
+    image = _eight_bit(image)
+    if channels == 1:
+        return image.convert("L") if image.mode != "L" else image
+    return image.convert("RGB") if image.mode != "RGB" else image
 
 
 def _eight_bit(image):
