@@ -131,3 +131,28 @@ def test_missing_images_are_named_with_their_count(tmp_path):
         coco.load(path)
     with pytest.raises(FileNotFoundError, match="no such annotation file"):
         coco.load(tmp_path / "missing.json")
+
+
+def test_the_figure_generator_writes_the_same_coco_set_for_the_same_seed(tmp_path):
+    from bench import figures
+
+    first = figures.write(tmp_path / "a", 12, seed=3, size=64)
+    again = figures.write(tmp_path / "b", 12, seed=3, size=64)
+    other = figures.write(tmp_path / "c", 12, seed=4, size=64)
+    assert first.read_text() == again.read_text() != other.read_text()
+    assert (tmp_path / "a/images/000011.jpg").read_bytes() == (tmp_path / "b/images/000011.jpg").read_bytes()
+    keypoints = coco.load(first, tmp_path / "a" / "images")
+    assert keypoints.names == coco.COCO_KEYPOINTS and len(keypoints) >= 12
+    inside = (keypoints.keypoints[..., :2] >= 0).all(-1) & (keypoints.keypoints[..., :2] < 64).all(-1)
+    labelled = keypoints.keypoints[..., 2] > 0
+    assert (inside[labelled]).all()  # a labelled keypoint lies in its image; v = 0 outside it
+    boxes = keypoints.boxes
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, :2] + boxes[:, 2:] <= 64).all()
+
+
+def test_generated_figures_leave_the_frame_and_cover_each_other_sometimes():
+    from bench import figures
+
+    visibility = np.concatenate([figure["keypoints"][:, 2] for seed in range(40)
+                                 for figure in figures.make_image([0, seed], 64)[1]])
+    assert {0, 1, 2} <= set(visibility.tolist())
