@@ -6,7 +6,7 @@ control pretext need on top of it, in numpy only (TensorFlow-free, like ``utils`
 * few labels: ``balanced_subset``, ``labelled_split``;
 * digit pose, the stroke ends and junctions of a digit's skeleton: ``skeletons``,
   ``pose_keypoints``, ``pose_heatmaps``, ``find_pose_keypoints``, ``pose_scores``;
-* keypoints on a canvas: ``make_canvases``, ``keypoint_heatmaps``, ``find_keypoints``,
+* digit centres on a canvas: ``make_canvases``, ``keypoint_heatmaps``, ``find_keypoints``,
   ``keypoint_scores``;
 * the control pretext, denoising: ``denoise_pairs``.
 """
@@ -20,13 +20,13 @@ import numpy as np
 
 import utils
 
-TRANSFER_TASKS = ("classify", "keypoints", "pose")  # see transfer.py
+TRANSFER_TASKS = ("classify", "centres", "pose", "keypoints")  # see transfer.py
 TRANSFER_MODES = ("linear", "finetune")
 # Training steps of a cell of each task, fixed in advance and the same for every initialisation:
 # the transfer tables' protocol and transfer.py's defaults. Pose: the costliest cell, the U-Net
 # fine-tuned on every labelled digit, takes about ten minutes at 3,000 steps on a 2-core CPU with
 # AVX-512, and a budget of 10,000 would take 3.4 times as long (docs/transfer.md, the budget).
-STEPS = {"classify": 300, "keypoints": 300, "pose": 3000}
+STEPS = {"classify": 300, "centres": 300, "pose": 3000, "keypoints": 1000}
 NUM_CLASSES = 10
 MIN_LABELS = 2 * NUM_CLASSES  # labelled_split: one of each class to train on, one to validate
 DENOISE_DROP, DENOISE_NOISE = 0.25, 0.2  # the control pretext's corruption: pixels blanked, noise std

@@ -1,7 +1,7 @@
 """Does solving jigsaw puzzles teach useful features? Train a jigsaw network's body on a real task.
 
     python transfer.py --pretrained runs/mnist-2x2 --task classify --labels 100 --mode linear
-    python transfer.py --scratch --grid 2 --task keypoints --labels 1000 --mode finetune
+    python transfer.py --scratch --grid 2 --task centres --labels 1000 --mode finetune
     python transfer.py --pretrained runs/mnist-2x2 --task pose --labels 100 --mode finetune --save runs/cells
     python transfer.py --score \\
         runs/cells/jigsaw-2x2-transformer-piece-filters-16-edge-bias-learned-pose-100-finetune-seed0 \\
@@ -22,7 +22,7 @@ digits only:
   layers are the keypoint task's. Scored on all 10,000 test digits by keypoint precision,
   recall and F1, found keypoints (local maxima of the heatmaps' sigmoid >= 0.5) matched
   one-to-one to true ones within 2 px (and within 1 px).
-* ``keypoints``: the pose-estimation form of the paper. Two digits on a blank canvas; one
+* ``centres``: the pose-estimation form of the paper, on digits. Two digits on a blank canvas; one
   heatmap per class that peaks at each digit's centre, as pose networks predict one heatmap
   per joint, from ``--labels`` labelled canvases of training digits; the output layers (a 3x3
   convolution over the body's feature map, then the pretext's kind of heatmap layer) are
@@ -110,10 +110,10 @@ def get_args(argv=None):
                       f"with --scratch: the transformer's, as train.py --edge-bias (default {d['edge_bias']})")
     parser.add_argument("--task", default=d["task"], choices=run_folder.choices("task"),
                         help="'classify': the digit's class (default); 'pose': digit pose, one heatmap per kind "
-                             "of keypoint (stroke ends, junctions) of the digit's skeleton; 'keypoints': one heatmap "
+                             "of keypoint (stroke ends, junctions) of the digit's skeleton; 'centres': one heatmap "
                              "per class peaking at each digit's centre on a canvas of two digits")
     parser.add_argument("--labels", nargs="+", default=list(d["labels"]),
-                        help="labelled training examples (digits, or canvases for keypoints), balanced by class "
+                        help="labelled training examples (digits, or canvases for centres), balanced by class "
                              "for classify; 'all' for every training digit; several values run one after another "
                              "(default 100)")
     parser.add_argument("--mode", nargs="+", default=list(d["mode"]), choices=run_folder.choices("mode"),
@@ -124,7 +124,7 @@ def get_args(argv=None):
                              "batches; one cell (one trained and scored head) per seed (default 0)")
     parser.add_argument("--data", default=d["data"], help="MNIST source as for train.py (default: Keras' download)")
     parser.add_argument("--canvas", type=int, default=d["canvas"],
-                        help=f"keypoints: canvas side in px, a multiple of the transformer's piece side (default "
+                        help=f"centres: canvas side in px, a multiple of the transformer's piece side (default "
                              f"{d['canvas']}, which 14, 10 and 7 px pieces, the 2x2, 3x3 and 4x4 grids', all tile)")
     parser.add_argument("--steps", type=int, default=d["steps"],
                         help="training steps of each cell (default: the task's, as in the transfer tables: "
@@ -153,7 +153,7 @@ def transfer(verbose=1, **settings):
     Returns:
         A list of dicts, one per cell: the settings that vary (``labels``, ``mode``, ``seed``),
         ``init``, ``task``, the scores on the test digits (``accuracy``; ``f1``, ``precision``, ``recall``
-        and ``f1_1px`` for pose; ``found`` and ``all_found`` for keypoints), for pose the same scores on
+        and ``f1_1px`` for pose; ``found`` and ``all_found`` for centres), for pose the same scores on
         the held-out tenth of the labelled digits (``val_f1``, ...), ``steps``, the ``pretrained`` run folder (None
         from scratch), ``seconds`` and the ``cpu`` that spent them.
     """
@@ -166,6 +166,9 @@ def transfer(verbose=1, **settings):
     config, model_file, init = body_config(s)
     labels = [parse_labels(value) for value in s["labels"]]
     run_folder.check_choice("task", s["task"])
+    if s["task"] == "keypoints" and s.get("annotations") is None:
+        raise ValueError("--task keypoints needs --annotations FILE.json (keypoints in COCO's format); the digit "
+                         "centres on a canvas are --task centres")
     if s["steps"] is None:
         s["steps"] = tasks.STEPS[s["task"]]
     for mode in s["mode"]:
@@ -181,9 +184,9 @@ def transfer(verbose=1, **settings):
     if config["arch"] == "transformer":
         run_folder.tiles(config, task_shape(config, s))  # the same pieces must tile the task's input
     (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
-    examples = len(x_train) // (PER_CANVAS if s["task"] == "keypoints" else 1)
+    examples = len(x_train) // (PER_CANVAS if s["task"] == "centres" else 1)
     # At least one example to train on and one to validate: one of each class for classify.
-    least = 2 if s["task"] == "keypoints" else tasks.MIN_LABELS
+    least = 2 if s["task"] == "centres" else tasks.MIN_LABELS
     for num in labels:
         if num is not None and num > examples:
             raise ValueError(f"--labels {num} is more than the {examples} labelled {unit(s['task'])} the "
@@ -221,7 +224,7 @@ def transfer(verbose=1, **settings):
 
 def test_set(task, grid, canvas, x_test, y_test):
     """What a task is scored on: the digits padded to the grid with their labels or pose keypoints, or canvases."""
-    if task == "keypoints":
+    if task == "centres":
         return tasks.make_canvases(x_test, y_test, len(x_test) // PER_CANVAS, canvas, PER_CANVAS, TEST_SEED)
     if task == "pose":
         return utils.pad_to_grid(x_test, grid), tasks.pose_keypoints(x_test)
@@ -321,17 +324,17 @@ def parse_labels(value):
 
 
 def unit(task):
-    return "canvases" if task == "keypoints" else "digits"
+    return "canvases" if task == "centres" else "digits"
 
 
 def task_shape(config, s):
-    """The input size of the task: 28x28 digits padded to the run's grid, or the canvas for keypoints.
+    """The input size of the task: 28x28 digits padded to the run's grid, or the canvas for centres.
 
     A body is fully convolutional (the U-Net) or works on its run's pieces (the transformer),
     so a run trained on images of another size (photographs, say) takes the task's size too:
     for the transformer, when its pieces tile it.
     """
-    return (s["canvas"], s["canvas"]) if s["task"] == "keypoints" else utils.padded_shape((28, 28), config["grid"])
+    return (s["canvas"], s["canvas"]) if s["task"] == "centres" else utils.padded_shape((28, 28), config["grid"])
 
 
 class Task:
@@ -357,7 +360,7 @@ class Task:
             # The held-out tenth is also scored as the test digits are: what a budget is chosen on.
             self.val_test = (digits[len(train) :], [pose_cache[i] for i in val])
             self.targets = None
-        elif self.task == "keypoints":  # labelled canvases from training digits; a tenth of them validate
+        elif self.task == "centres":  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
             canvases, classes, centres = tasks.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
             val = max(total // 10, 1)
@@ -388,8 +391,8 @@ class Task:
         from model_utils import HEAD, build_network, copy_body, unet_levels
 
         keras.utils.set_random_seed(self.seed)
-        # Heatmaps: one per class (keypoints) or kind of keypoint (pose); a classifier keeps no output of the network.
-        outputs = {"keypoints": tasks.NUM_CLASSES, "pose": len(tasks.POSE_KINDS)}.get(self.task, 1)
+        # Heatmaps: one per class (centres) or kind of keypoint (pose); a classifier keeps no output of the network.
+        outputs = {"centres": tasks.NUM_CLASSES, "pose": len(tasks.POSE_KINDS)}.get(self.task, 1)
         network = build_network(self.config, task_shape(self.config, self.s), outputs)
         if self.pretrained is not None:
             copy_body(self.pretrained, network)

@@ -98,19 +98,19 @@ CLASSIFY = [*(f"{kind}-transformer-{grid}" for kind in ("scratch", "jigsaw") for
 # grid from random weights of that grid and from its jigsaw, at 2x2 also without its edge bias.
 POSE = ["scratch-unet-2x2", "denoise-unet-2x2", "jigsaw-unet-2x2", "jigsaw-unet-2x2-gap", "jigsaw-unet-3x3",
         "jigsaw-unet-4x4", *[name for name in INITS if "default" in name]]
-# (task, mode) -> (labels, initialisations). Keypoints only for the two plain 2x2 networks
+# (task, mode) -> (labels, initialisations). Centres only for the two plain 2x2 networks
 # (a canvas is six times the pixels of a digit).
 CELLS = {
     ("classify", "linear"): (["100", "1000", "all"], CLASSIFY),
     ("classify", "finetune"): (["100", "1000", "all"], CLASSIFY),
-    ("keypoints", "linear"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
-    ("keypoints", "finetune"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
+    ("centres", "linear"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
+    ("centres", "finetune"): (["100", "1000"], [name for name in CLASSIFY if name.endswith("2x2")]),
     ("pose", "linear"): (["100", "1000", "all"], POSE),
     ("pose", "finetune"): (["100", "1000", "all"], POSE),
 }
-TASKS = ["classify", "keypoints", "pose"]
+TASKS = ["classify", "centres", "pose"]
 CURVE = [300, 1000, 3000, 10000]  # --curve: the pose budget's steps
-HEADLINE = {"classify": "accuracy", "pose": "f1", "keypoints": "found"}  # each task's score in the table
+HEADLINE = {"classify": "accuracy", "pose": "f1", "centres": "found"}  # each task's score in the table
 MODES = ["linear", "finetune"]
 
 
@@ -209,6 +209,8 @@ def checked_cells(cells, path, keys, scored=False):
     if not isinstance(cells, list) or not all(isinstance(cell, dict) for cell in cells):
         raise ValueError(f"{path}: its cells are not a list of JSON objects, one per cell as transfer.py writes")
     for number, cell in enumerate(cells):
+        if cell.get("task") == "keypoints" and "found" in cell:  # written before COCO keypoints took the name
+            cell["task"] = "centres"
         lacking = [key for key in keys if key not in cell]
         if scored and not lacking:
             if cell["task"] not in HEADLINE:
@@ -483,8 +485,8 @@ def plot(summary, path):
                                                 linestyle="--" if "scratch" in init else "-")
                     legend_ax = ax
             ax.set_xscale("log")
-            ax.set_xlabel("labelled canvases" if task == "keypoints" else "labelled digits")
-            ax.set_ylabel({"classify": "test accuracy (%)", "keypoints": "test digits found (%)",
+            ax.set_xlabel("labelled canvases" if task == "centres" else "labelled digits")
+            ax.set_ylabel({"classify": "test accuracy (%)", "centres": "test digits found (%)",
                            "pose": "test keypoint F1, 2 px (%)"}[task])
             ax.set_title(f"{task}, {title}, {'frozen' if mode == 'linear' else 'fine-tuned'}", fontsize=8)
             ax.grid(alpha=0.3)

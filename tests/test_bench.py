@@ -200,16 +200,16 @@ def test_transfer_table_summarises_seeds_and_restricts_its_plan():
         "jigsaw 2x2 transformer", "jigsaw 3x3 transformer", f"scratch {default} edge-bias learned",
         f"scratch {default}", f"jigsaw {default} edge-bias learned", f"jigsaw {default}",
         "scratch 2x2 unet", "denoise 2x2 unet", "jigsaw 2x2 unet", "jigsaw 2x2 unet gap 2", "jigsaw 3x3 unet"]
-    keypoints = [{**cells[0], "task": "keypoints", "found": 0.25, "labels": 1000}]
+    keypoints = [{**cells[0], "task": "centres", "found": 0.25, "labels": 1000}]
     pose = [{**cells[0], "task": "pose", "f1": 0.5}]
     assert transfer_table.summarise(pose)[("pose", "100", "linear", cells[0]["init"])][0] == 0.5
     two_tasks = transfer_table.markdown(transfer_table.summarise(cells + keypoints)).split("\n\n")
     assert [table.splitlines()[0] for table in two_tasks] == [
-        "| classify: initialisation | 100 linear |", "| keypoints: initialisation | 1000 linear |"]
+        "| classify: initialisation | 100 linear |", "| centres: initialisation | 1000 linear |"]
     assert two_tasks[1].splitlines()[2] == "| jigsaw 2x2 transformer | 25.0 (1 seed) |"
-    args = transfer_table.get_args(["--tasks", "keypoints", "--modes", "finetune", "--labels", "100",
+    args = transfer_table.get_args(["--tasks", "centres", "--modes", "finetune", "--labels", "100",
                                     "--only", "jigsaw-unet-2x2", "jigsaw-transformer-4x4"])
-    assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "keypoints", "finetune", ["100"])]
+    assert transfer_table.planned(args) == [("jigsaw-unet-2x2", "centres", "finetune", ["100"])]
 
 
 @pytest.mark.parametrize(("row", "expected"), [
@@ -499,7 +499,7 @@ def test_doc_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsy
     bench/transfer.json, so no figure there can drift from the cells that made it; and `--readme` puts
     them there, so a page with one figure changed by hand comes back whole."""
     text = (ROOT / "docs" / "transfer.md").read_text()
-    assert len(transfer_table.tables_of(text)) == 6  # classify, keypoints, pose, and each one's pairs
+    assert len(transfer_table.tables_of(text)) == 6  # classify, centres, pose, and each one's pairs
     figure = re.search(r"^\| pose: initialisation .*\n.*\n\| .*?(\d+\.\d) ", text, re.M)
     page = tmp_path / "transfer.md"
     page.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
@@ -513,12 +513,12 @@ def test_transfer_table_readme_without_a_table_stops_before_writing(tmp_path):
     """A README that lacks a place for one of the tables ends in one line naming it, and nothing is written."""
     text = (ROOT / "docs" / "transfer.md").read_text()
     readme = tmp_path / "transfer.md"
-    readme.write_text(text.replace("| keypoints: initialisation |", "| keypoint: initialisation |"))
+    readme.write_text(text.replace("| centres: initialisation |", "| centre: initialisation |"))
     with pytest.raises(SystemExit) as stop:
         collect_into(readme, tmp_path)
     message = str(stop.value.code)
     assert message.startswith(f"transfer_table.py: error: --readme {readme}: no table there has the header row "
-                              "| keypoints: initialisation |") and "\n" not in message
+                              "| centres: initialisation |") and "\n" not in message
     assert not (tmp_path / "transfer.png").exists()
     assert (tmp_path / "transfer.json").read_text() == (ROOT / "bench" / "transfer.json").read_text()
     with pytest.raises(SystemExit, match="no such file"):
@@ -591,3 +591,14 @@ def test_photos_results_table_has_one_row_per_run_and_the_cpu():
     table = photos.markdown({"rows": [row], "cpu": "a CPU"}).splitlines()
     assert table[2] == "| original U-Net (`--arch unet`) | 3x3 | 10 | 2,778 | 500 | 12.34 % | 50.00 % | 61 s |"
     assert table[-1].startswith("| the CPU | a CPU |")
+
+
+def test_cells_written_when_digit_centres_were_called_keypoints_read_as_centres():
+    from bench import transfer_table
+
+    old = {"init": "jigsaw 2x2 unet", "task": "keypoints", "labels": 100, "mode": "linear", "seed": 0,
+           "found": 0.5, "all_found": 0.25, "steps": 300, "pretrained": "runs/a", "seconds": 1.0, "cpu": "a CPU"}
+    cells = transfer_table.checked_cells([dict(old)], "old.json", transfer_table.MEASURED_KEYS, scored=True)
+    assert cells[0]["task"] == "centres"
+    summary = transfer_table.summarise(cells)
+    assert summary[("centres", "100", "linear", "jigsaw 2x2 unet")][0] == 0.5

@@ -159,7 +159,7 @@ def task_of(pretrained_run, mode, task="classify", labels=100):
     model_file, config = run_folder.find_model(pretrained_run)
     pretrained = model_utils.load_model(model_file)
     (x_train, y_train), (x_test, y_test) = utils.load_mnist("sample")
-    if task == "keypoints":
+    if task == "centres":
         test = tasks.make_canvases(x_test, y_test, 40, settings["canvas"], 2, 0)
     else:
         test = (utils.pad_to_grid(x_test[:200], config["grid"]), y_test[:200])
@@ -167,7 +167,7 @@ def task_of(pretrained_run, mode, task="classify", labels=100):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["classify", "keypoints"])
+@pytest.mark.parametrize("task", ["classify", "centres"])
 def test_linear_mode_keeps_the_pretrained_body_frozen(pretext_runs, task):
     cell, pretrained = task_of(pretext_runs / "jigsaw", "linear", task)
     cell.run()
@@ -177,7 +177,7 @@ def test_linear_mode_keeps_the_pretrained_body_frozen(pretext_runs, task):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["classify", "keypoints"])
+@pytest.mark.parametrize("task", ["classify", "centres"])
 def test_the_new_output_layers_are_linear_in_the_body_features(pretext_runs, task):
     """So that 'linear' mode is a linear probe, the keypoint head's layout convolution included."""
     cell, _ = task_of(pretext_runs / "jigsaw", "linear", task)
@@ -196,7 +196,7 @@ def test_the_new_output_layers_are_linear_in_the_body_features(pretext_runs, tas
     # nonlinearity would miss by a good fraction of it.
     scale = np.abs(f(a)).max()
     np.testing.assert_allclose(f(a + 2 * b), f(a) + 2 * f(b), rtol=1e-4, atol=1e-5 * scale)
-    if task == "keypoints":  # a piece's features reach the heatmaps of its neighbours' pixels too
+    if task == "centres":  # a piece's features reach the heatmaps of its neighbours' pixels too
         rows, cols = head.input.shape[1:3]
         piece = cell.s["canvas"] // rows
         nudged = a.copy()
@@ -260,7 +260,7 @@ def test_random_batches_are_full_and_refuse_batches_past_the_end():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch, task", [("transformer", "classify"), ("transformer", "keypoints"),
+@pytest.mark.parametrize("arch, task", [("transformer", "classify"), ("transformer", "centres"),
                                         ("unet", "classify"), ("unet", "pose")])
 def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, task):
     """What fit() feeds the traced step: each epoch's batches once each, all full.
@@ -283,7 +283,7 @@ def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, t
     monkeypatch.setattr(RandomBatches, "__getitem__", spy)
     steps = 120  # three epochs of 40 steps
     transfer.transfer(scratch=True, arch=arch, task=task, data="sample", steps=steps, batch_size=16,
-                      labels=["40" if task == "keypoints" else "100"], mode=["finetune"], verbose=0)
+                      labels=["40" if task == "centres" else "100"], mode=["finetune"], verbose=0)
     assert {(x, y) for _, _, x, y in seen} == {(16, 16)}
     trained = {(epoch, index) for epoch, index, _, _ in seen}
     assert trained == {(epoch, index) for epoch in range(3) for index in range(40)}
@@ -291,7 +291,7 @@ def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, t
 
 @pytest.mark.slow
 def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
-    result = run("transfer.py", "--pretrained", pretext_runs / "jigsaw", "--task", "keypoints", "--data", "sample",
+    result = run("transfer.py", "--pretrained", pretext_runs / "jigsaw", "--task", "centres", "--data", "sample",
                  "--labels", "20", "--steps", "4", "--mode", "finetune")
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
@@ -307,10 +307,12 @@ def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
         (["--pretrained", "{tmp}/nowhere"], "no model at"),
         (["--scratch", "--labels", "100000"], "--labels 100000 is more than the 3000 labelled digits"),
         (["--scratch", "--labels", "some"], "--labels takes positive integers or 'all'"),
-        (["--scratch", "--grid", "3", "--task", "keypoints", "--canvas", "56"], "do not tile a 56x56 input"),
+        (["--scratch", "--grid", "3", "--task", "centres", "--canvas", "56"], "do not tile a 56x56 input"),
         (["--scratch", "--steps", "0"], "--steps must be a positive integer"),
         (["--scratch", "--labels", "19"], "--labels 19 is too few: classify needs at least 20 labelled digits"),
-        (["--scratch", "--task", "keypoints", "--labels", "1"], "keypoints needs at least 2 labelled canvases"),
+        (["--scratch", "--task", "centres", "--labels", "1"], "centres needs at least 2 labelled canvases"),
+        (["--scratch", "--task", "keypoints"], "--task keypoints needs --annotations FILE.json (keypoints in COCO's "
+                                               "format); the digit centres on a canvas are --task centres"),
         (["--scratch", "--seeds", "-1"], "--seeds must be non-negative integers, got [-1]"),
     ],
 )
@@ -490,7 +492,7 @@ def unet_cell(task, mode, grid=2):
 
 
 @pytest.mark.parametrize("mode", ["linear", "finetune"])
-@pytest.mark.parametrize("task, grid, size", [("pose", 2, 28), ("pose", 3, 30), ("pose", 4, 28), ("keypoints", 2, 70)])
+@pytest.mark.parametrize("task, grid, size", [("pose", 2, 28), ("pose", 3, 30), ("pose", 4, 28), ("centres", 2, 70)])
 def test_a_unet_heatmap_head_is_the_size_of_its_input(task, grid, size, mode):
     """The U-Net pads 30 and 70 px inputs to a multiple of 4 inside; the new heatmaps are cropped back like its own."""
     cell = unet_cell(task, mode, grid)
