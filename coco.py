@@ -311,12 +311,24 @@ def crops(keypoints, shape, channels=3, index=None, flip=None):
                                                     tuple(regions[n]), Image.Resampling.BILINEAR))
     if flip is not None and np.any(flip):
         flip = np.asarray(flip, bool)
-        out[flip] = out[flip][:, :, ::-1]
-        order = flip_pairs(keypoints.names)
-        mirrored = points[flip][:, order]
-        mirrored[..., 0] = shape[1] - mirrored[..., 0]
-        points[flip] = mirrored
+        out[flip], points[flip] = mirror(out[flip], points[flip], keypoints.names)
     return out, points, regions
+
+
+def mirror(images, points, names):
+    """Crops flipped left to right, and their keypoints: mirrored, each left/right pair swapped (``flip_pairs``).
+
+    Args:
+        images: ``(N, H, W[, C])`` crops.
+        points: ``(N, K, 3)`` ``[x, y, v]`` in crop coordinates.
+        names: the K keypoint names.
+
+    Returns:
+        ``(images, points)``, flipped; new arrays.
+    """
+    mirrored = points[:, flip_pairs(names)].copy()
+    mirrored[..., 0] = images.shape[2] - mirrored[..., 0]
+    return images[:, :, ::-1].copy(), mirrored
 
 
 def heatmaps(points, shape, sigma) -> np.ndarray:

@@ -481,6 +481,30 @@ def heatmap_cross_entropy(y_true, y_pred):
     return ops.mean(where_loss, axis=1) + ops.mean(which_loss, axis=1)
 
 
+@keras.saving.register_keras_serializable(package="jigsaw")
+def masked_heatmap_loss(y_true, y_pred):
+    """Binary cross-entropy of keypoint heatmap logits, leaving out the keypoints that are not labelled.
+
+    Every pixel of every heatmap is a yes-or-no ("is the keypoint here?"), as for digit pose;
+    a keypoint with COCO visibility 0 has its target filled with ``coco.UNLABELLED`` (-1), and
+    none of its pixels count: the network is neither pushed to find it nor not to.
+
+    Args:
+        y_true: ``(N, H, W, K)`` float32 targets in [0, 1], or -1 for a keypoint not labelled.
+        y_pred: ``(N, H, W, K)`` float32 logits.
+
+    Returns:
+        ``(N,)`` float32: each example's mean over the pixels of its labelled keypoints' heatmaps.
+    """
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
+    labelled = ops.cast(y_true >= 0, "float32")
+    target = ops.maximum(y_true, 0.0)
+    # The stable form of -t log(sigmoid(x)) - (1 - t) log(1 - sigmoid(x)).
+    entropy = ops.maximum(y_pred, 0.0) - y_pred * target + ops.log1p(ops.exp(-ops.abs(y_pred)))
+    return ops.sum(entropy * labelled, axis=(1, 2, 3)) / ops.maximum(ops.sum(labelled, axis=(1, 2, 3)), 1.0)
+
+
 def heatmap_loss(heatmaps, targets, loss):
     """The training loss, for scoring: the batch mean of ``mse`` or ``softmax``.
 

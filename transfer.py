@@ -8,11 +8,13 @@
         --data other-digits.npz
     python transfer.py --pretrained runs/mnist-2x2 --labels 100 1000 all --mode linear finetune \\
         --seeds 0 1 2 3 4 --json runs/transfer-2x2.json
+    python transfer.py --pretrained runs/figures --task keypoints --annotations figures/train/keypoints.json \\
+        --test-annotations figures/test/keypoints.json --labels 100 --mode finetune --predictions runs/predictions
 
 The body is the pretext network minus its heatmap layer (``model_utils.HEAD``): a
 train.py run's (``--pretrained``, jigsaw or the denoising control), or the same
-architecture with random weights (``--scratch``). Three tasks, each scored on MNIST test
-digits only:
+architecture with random weights (``--scratch``). Four tasks; the first three are scored on
+MNIST test digits only:
 
 * ``classify``: the digit's class, from the body's output averaged over the image, with
   ``--labels`` labelled training digits balanced by class; accuracy on all 10,000 test digits.
@@ -29,6 +31,15 @@ digits only:
   linear in the body's features. Scored on 5,000 canvases of the 10,000 test digits: a digit
   is found when one of the canvas's two strongest peaks has its class and lies within 3 px
   of its centre.
+* ``keypoints``: your keypoints, in COCO's format (``coco``): ``--annotations FILE.json`` with
+  its images under ``--data``. Every instance with a labelled keypoint is a top-down crop at the
+  body's input size, one heatmap per keypoint name (std ``KEYPOINT_SIGMA`` px), keypoints that
+  are not labelled left out of the loss, crops flipped left to right half the time (left/right
+  names swapped). ``--labels`` counts instances, drawn by the seed. Scored on
+  ``--test-annotations`` (images under ``--test-data``), or, given one file, on the images
+  ``data.split_off_test`` holds out of it: OKS AP, AP50 and AP75 by COCO's own evaluator
+  (``pycocotools``) and PCK@0.1; ``--predictions DIR`` writes each cell's predictions in
+  COCO's results format.
 
 ``--mode linear`` trains only the new output layers on the frozen body (the U-Net's: on
 every level's features, each conv block's output, pooled or upsampled and stacked);
@@ -37,6 +48,7 @@ validation: each cell keeps the weights of its best validation loss. Every other
 fixed in advance, the same for every initialisation, and none is chosen on test digits.
 """
 
+import json
 import math
 import os
 import pathlib
@@ -47,6 +59,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+import coco
+import data
 import run_folder
 import tasks
 import utils
@@ -79,6 +93,12 @@ DEFAULTS = dict(
     json=None,
     save=None,
     score=None,
+    annotations=None,
+    test_annotations=None,
+    test_data=None,
+    oks_sigmas=None,
+    image_size=None,
+    predictions=None,
 )
 CELL = "cell.json"  # in a --save folder, beside MODEL: the cell's settings and scores
 MODEL = "model.keras"
@@ -98,7 +118,7 @@ def get_args(argv=None):
     init.add_argument("--scratch", action="store_true", help="start from random weights (the network of --arch/--grid)")
     init.add_argument("--score", metavar="CELL",
                       help="train nothing: score a cell saved with --save on the labelled digits of --data (an .npz "
-                           "with x_test and y_test)")
+                           "with x_test and y_test), or for keypoints on --test-annotations")
     parser.add_choice("arch", d["arch"], "with --scratch: the network, as train.py --arch (default transformer)")
     parser.add_argument("--grid", default=d["grid"],
                         help="with --scratch: the grid whose pieces the transformer embeds, as train.py --grid "
@@ -111,9 +131,11 @@ def get_args(argv=None):
     parser.add_argument("--task", default=d["task"], choices=run_folder.choices("task"),
                         help="'classify': the digit's class (default); 'pose': digit pose, one heatmap per kind "
                              "of keypoint (stroke ends, junctions) of the digit's skeleton; 'centres': one heatmap "
-                             "per class peaking at each digit's centre on a canvas of two digits")
+                             "per class peaking at each digit's centre on a canvas of two digits; 'keypoints': "
+                             "your keypoints in COCO's format (--annotations)")
     parser.add_argument("--labels", nargs="+", default=list(d["labels"]),
-                        help="labelled training examples (digits, or canvases for centres), balanced by class "
+                        help="labelled training examples (digits; canvases for centres; instances for keypoints), "
+                             "balanced by class "
                              "for classify; 'all' for every training digit; several values run one after another "
                              "(default 100)")
     parser.add_argument("--mode", nargs="+", default=list(d["mode"]), choices=run_folder.choices("mode"),
@@ -122,7 +144,25 @@ def get_args(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=list(d["seeds"]),
                         help="seeds of the labelled subset, the new weights (all weights with --scratch) and the "
                              "batches; one cell (one trained and scored head) per seed (default 0)")
-    parser.add_argument("--data", default=d["data"], help="MNIST source as for train.py (default: Keras' download)")
+    parser.add_argument("--data", default=d["data"],
+                        help="MNIST source as for train.py (default: Keras' download); keypoints: the folder of the "
+                             "--annotations images (default: the file's folder)")
+    parser.add_argument("--annotations", metavar="FILE",
+                        help="keypoints: the labelled instances, a COCO keypoints JSON (images under --data)")
+    parser.add_argument("--test-annotations", metavar="FILE",
+                        help="keypoints: the scored instances, a COCO keypoints JSON (default: the images of "
+                             "--annotations that data.split_off_test holds out)")
+    parser.add_argument("--test-data", metavar="DIR",
+                        help="keypoints: the folder of the --test-annotations images (default: --data, or without "
+                             "it the file's folder)")
+    parser.add_argument("--oks-sigmas", nargs="+", type=float, metavar="S",
+                        help=f"keypoints: OKS's per-keypoint sigmas, one per keypoint name (default: COCO's for its "
+                             f"17 person keypoints, else {coco.DEFAULT_OKS_SIGMA} each)")
+    parser.add_argument("--image-size", metavar="H|HxW",
+                        help=f"keypoints with --scratch: the crops' size (default {data.DEFAULT_IMAGE_SIZE}, rounded "
+                             f"down to a multiple of --grid); a pretrained body takes its run's image size")
+    parser.add_argument("--predictions", metavar="DIR",
+                        help="keypoints: write each cell's test predictions, COCO's results format, to DIR/<cell>.json")
     parser.add_argument("--canvas", type=int, default=d["canvas"],
                         help=f"centres: canvas side in px, a multiple of the transformer's piece side (default "
                              f"{d['canvas']}, which 14, 10 and 7 px pieces, the 2x2, 3x3 and 4x4 grids', all tile)")
@@ -162,11 +202,11 @@ def transfer(verbose=1, **settings):
         raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     s = {**DEFAULTS, **settings}
     if s["score"] is not None:
-        return [score_saved(s["score"], s["data"], verbose)]
+        return [score_saved(s["score"], s, verbose)]
     config, model_file, init = body_config(s)
     labels = [parse_labels(value) for value in s["labels"]]
     run_folder.check_choice("task", s["task"])
-    if s["task"] == "keypoints" and s.get("annotations") is None:
+    if s["task"] == "keypoints" and s["annotations"] is None:
         raise ValueError("--task keypoints needs --annotations FILE.json (keypoints in COCO's format); the digit "
                          "centres on a canvas are --task centres")
     if s["steps"] is None:
@@ -183,18 +223,27 @@ def transfer(verbose=1, **settings):
             raise ValueError(f"{run_folder.flag(key)} must be positive, got {s[key]}")
     if config["arch"] == "transformer":
         run_folder.tiles(config, task_shape(config, s))  # the same pieces must tile the task's input
-    (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
-    examples = len(x_train) // (PER_CANVAS if s["task"] == "centres" else 1)
-    # At least one example to train on and one to validate: one of each class for classify.
-    least = 2 if s["task"] == "centres" else tasks.MIN_LABELS
+    if s["task"] == "keypoints":
+        x_train, scored = keypoint_sets(s)
+        y_train, examples, least = None, len(x_train), 2
+        sigmas = coco.oks_sigmas(x_train.names, s["oks_sigmas"])
+        made_of = f"instances of {s['annotations']}"
+    else:
+        (x_train, y_train), (x_test, y_test) = utils.load_mnist(s["data"])
+        examples = len(x_train) // (PER_CANVAS if s["task"] == "centres" else 1)
+        # At least one example to train on and one to validate: one of each class for classify.
+        least = 2 if s["task"] == "centres" else tasks.MIN_LABELS
+        made_of = f"{unit(s['task'])} the {len(x_train)} training digits make"
     for num in labels:
         if num is not None and num > examples:
-            raise ValueError(f"--labels {num} is more than the {examples} labelled {unit(s['task'])} the "
-                             f"{len(x_train)} training digits make")
+            raise ValueError(f"--labels {num} is more than the {examples} labelled {made_of}")
         if num is not None and num < least:
             raise ValueError(f"--labels {num} is too few: {s['task']} needs at least {least} labelled "
                              f"{unit(s['task'])}, to train on and to validate")
-    test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
+    if s["task"] == "keypoints":
+        test = keypoint_test(scored, task_shape(config, s), config.get("channels") or 1, sigmas)
+    else:
+        test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
 
     # TensorFlow starts here, once the input is checked.
     from model_utils import load_model
@@ -209,12 +258,18 @@ def transfer(verbose=1, **settings):
                 started = time.perf_counter()
                 task = Task(s, config, pretrained, x_train, y_train, test, num, mode, seed, pose_cache)
                 scores = task.run()
+                predictions = scores.pop("predictions", None)
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
                         **scores, "steps": s["steps"], "pretrained": s["pretrained"],
                         "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
+                if s["task"] == "keypoints":
+                    cell.update(annotations=str(s["annotations"]), names=list(x_train.names),
+                                scored_instances=len(scored), skipped=x_train.skipped)
                 results.append(cell)
                 if s["save"]:
                     save_cell(task.model, {**cell, "grid": config["grid"], "canvas": s["canvas"]}, s["save"])
+                if predictions is not None and s["predictions"]:
+                    write_predictions(predictions, pathlib.Path(s["predictions"]) / f"{cell_name(cell)}.json")
                 if s["json"]:  # cell by cell: a stopped run keeps what it measured
                     utils.save_json(results, s["json"])
                 if verbose:
@@ -229,6 +284,40 @@ def test_set(task, grid, canvas, x_test, y_test):
     if task == "pose":
         return utils.pad_to_grid(x_test, grid), tasks.pose_keypoints(x_test)
     return utils.pad_to_grid(x_test, grid), y_test
+
+
+def keypoint_sets(s):
+    """The keypoints task's labelled and scored instances (``coco.Keypoints``), read and checked.
+
+    The scored ones come from ``--test-annotations``; without it, from the images of
+    ``--annotations`` that ``data.split_off_test`` holds out (the same for every seed), so no
+    image gives instances to both.
+    """
+    labelled = coco.load(s["annotations"], s["data"])
+    if s["test_annotations"] is not None:
+        return labelled, coco.load(s["test_annotations"], s["test_data"] or s["data"] or
+                                   pathlib.Path(s["test_annotations"]).parent)
+    images = np.unique(labelled.image_ids)
+    if len(images) < 2:
+        raise ValueError(f"{s['annotations']}: one image with labelled instances cannot be split into training and "
+                         f"test images; give --test-annotations")
+    _, held_out = data.split_off_test(len(images))
+    test = np.isin(labelled.image_ids, images[held_out])
+    return labelled.subset(np.flatnonzero(~test)), labelled.subset(np.flatnonzero(test))
+
+
+def keypoint_test(scored, shape, channels, sigmas):
+    """What the keypoints task is scored on: the instances, their crops and crop regions, and OKS's sigmas."""
+    images, _, regions = coco.crops(scored, shape, channels)
+    return scored, images, regions, sigmas
+
+
+def write_predictions(predictions, path):
+    """Writes predictions in COCO's keypoint results format, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + run_folder.PARTIAL)
+    staging.write_text(json.dumps(predictions))
+    staging.replace(path)
 
 
 def cell_name(cell):
@@ -248,34 +337,56 @@ def save_cell(model, cell, folder):
     staging.rename(target)
 
 
-def score_saved(folder, data, verbose=1):
-    """Scores a cell saved with ``--save`` on other labelled digits; returns the cell with the new scores.
+def score_saved(folder, s, verbose=1):
+    """Scores a cell saved with ``--save`` on other labelled examples; returns the cell with the new scores.
+
+    The digit tasks' cells are scored on the labelled digits of ``s["data"]``; a keypoints cell
+    on the instances of ``s["test_annotations"]`` (images under ``s["test_data"]``).
 
     Raises:
-        FileNotFoundError: if the folder holds no saved cell, or ``data`` no file.
-        ValueError: if ``data`` is not an .npz of labelled digits of the cell's size.
+        FileNotFoundError: if the folder holds no saved cell, or the data no file.
+        ValueError: if the data is not an .npz of labelled digits of the cell's size (or, for
+            keypoints, not a COCO keypoints file with the cell's keypoint names).
     """
     folder = pathlib.Path(folder).expanduser()
     if not (folder / CELL).is_file() or not (folder / MODEL).is_file():
         raise FileNotFoundError(f"{folder} holds no cell saved by transfer.py --save ({CELL} and {MODEL})")
-    if data is None:
-        raise ValueError("--score needs --data: an .npz with the labelled digits x_test and y_test")
     cell = utils.load_json(folder / CELL)
-    x_test, y_test = utils.load_test_digits(data)
-    if x_test.shape[1:] != (28, 28):
-        raise ValueError(f"the cell was trained on 28x28 digits, {data} holds {x_test.shape[1]}x{x_test.shape[2]}")
-    test = test_set(cell["task"], cell["grid"], cell["canvas"], x_test, y_test)
+    if cell["task"] == "keypoints":
+        if s["test_annotations"] is None:
+            raise ValueError("--score of a keypoints cell needs --test-annotations FILE.json (and --test-data DIR "
+                             "where its images are)")
+        scored = coco.load(s["test_annotations"], s["test_data"] or pathlib.Path(s["test_annotations"]).parent)
+        if list(scored.names) != cell["names"]:
+            raise ValueError(f"{s['test_annotations']} names the keypoints {list(scored.names)}; the cell was "
+                             f"trained on {cell['names']}")
+        where, count, unit_name = s["test_annotations"], len(scored), "instances"
+    else:
+        if s["data"] is None:
+            raise ValueError("--score needs --data: an .npz with the labelled digits x_test and y_test")
+        x_test, y_test = utils.load_test_digits(s["data"])
+        if x_test.shape[1:] != (28, 28):
+            raise ValueError(f"the cell was trained on 28x28 digits, {s['data']} holds "
+                             f"{x_test.shape[1]}x{x_test.shape[2]}")
+        test = test_set(cell["task"], cell["grid"], cell["canvas"], x_test, y_test)
+        where, count, unit_name = s["data"], len(x_test), "digits"
     from model_utils import load_model  # TensorFlow starts here, once the input is checked
 
     model = load_model(folder / MODEL)
+    if cell["task"] == "keypoints":
+        sigmas = coco.oks_sigmas(scored.names, s["oks_sigmas"])
+        test = keypoint_test(scored, model.input_shape[1:3], model.input_shape[-1], sigmas)
     started = time.perf_counter()
     scores = score(model, cell["task"], test)
-    scored = {**{key: cell[key] for key in ("init", "task", "labels", "mode", "seed")}, **scores,
-              "scored_on": str(data), "digits": len(x_test), "seconds": round(time.perf_counter() - started, 1),
-              "cpu": utils.cpu_description()}
+    predictions = scores.pop("predictions", None)
+    result = {**{key: cell[key] for key in ("init", "task", "labels", "mode", "seed")}, **scores,
+              "scored_on": str(where), "digits": count, "unit": unit_name,
+              "seconds": round(time.perf_counter() - started, 1), "cpu": utils.cpu_description()}
+    if predictions is not None and s["predictions"]:
+        write_predictions(predictions, pathlib.Path(s["predictions"]) / f"{cell_name(cell)}.json")
     if verbose:
-        print(describe(scored), flush=True)
-    return scored
+        print(describe(result), flush=True)
+    return result
 
 
 def body_config(s):
@@ -287,8 +398,14 @@ def body_config(s):
         return config, model_file, init_name(config["pretext"], config)
     config = {**run_folder.DEFAULTS, **{key: s[key] for key in ("arch", "grid", "piece_filters", "edge_bias")}}
     run_folder.check_settings(config)
-    grid = utils.check_grid(config["grid"], (28, 28))
-    config.update(grid=list(grid), puzzle_shape=list(utils.padded_shape((28, 28), grid)), num_pieces=grid[0] * grid[1])
+    if s["task"] == "keypoints":  # colour crops of --image-size, cut as a jigsaw run on that size would be
+        grid = utils.parse_grid(config["grid"])
+        shape = data.grid_size(data.parse_image_size(s["image_size"]) or data.DEFAULT_IMAGE_SIZE, grid)
+        config.update(grid=list(grid), puzzle_shape=list(shape), num_pieces=grid[0] * grid[1], channels=3)
+    else:
+        grid = utils.check_grid(config["grid"], (28, 28))
+        config.update(grid=list(grid), puzzle_shape=list(utils.padded_shape((28, 28), grid)),
+                      num_pieces=grid[0] * grid[1])
     return config, None, init_name("scratch", config)
 
 
@@ -324,16 +441,18 @@ def parse_labels(value):
 
 
 def unit(task):
-    return "canvases" if task == "centres" else "digits"
+    return {"centres": "canvases", "keypoints": "instances"}.get(task, "digits")
 
 
 def task_shape(config, s):
-    """The input size of the task: 28x28 digits padded to the run's grid, or the canvas for centres.
+    """The task's input size: digits padded to the run's grid, the canvas (centres), the body's own (keypoints).
 
     A body is fully convolutional (the U-Net) or works on its run's pieces (the transformer),
     so a run trained on images of another size (photographs, say) takes the task's size too:
     for the transformer, when its pieces tile it.
     """
+    if s["task"] == "keypoints":  # crops at the body's own input size
+        return tuple(config["puzzle_shape"])
     return (s["canvas"], s["canvas"]) if s["task"] == "centres" else utils.padded_shape((28, 28), config["grid"])
 
 
@@ -360,6 +479,22 @@ class Task:
             # The held-out tenth is also scored as the test digits are: what a budget is chosen on.
             self.val_test = (digits[len(train) :], [pose_cache[i] for i in val])
             self.targets = None
+        elif self.task == "keypoints":  # labelled instances drawn by the seed; a tenth of them validate
+            labelled, shape = x_train, task_shape(config, s)
+            total = num or len(labelled)
+            chosen = np.random.default_rng(seed).permutation(len(labelled))[:total]
+            val, train = np.sort(chosen[: max(total // 10, 1)]), np.sort(chosen[max(total // 10, 1) :])
+            crops, points, _ = coco.crops(labelled, shape, channels, train)
+            # Every crop and its mirror image: a batch draws from both, so half the crops it sees are flipped.
+            mirrored, flipped_points = coco.mirror(crops, points, labelled.names)
+            pool = np.concatenate([points, flipped_points])
+            self.targets = lambda i: coco.heatmaps(pool[i], shape, KEYPOINT_SIGMA)
+            self.train_data = (utils.to_model_input(np.concatenate([crops, mirrored]), channels), np.arange(len(pool)))
+            val_crops, val_points, val_regions = coco.crops(labelled, shape, channels, val)
+            self.val_data = (utils.to_model_input(val_crops, channels),
+                             coco.heatmaps(val_points, shape, KEYPOINT_SIGMA))
+            # The held-out tenth is also scored as the test instances are: what a budget is chosen on.
+            self.val_test = (labelled.subset(val), val_crops, val_regions, test[3])
         elif self.task == "centres":  # labelled canvases from training digits; a tenth of them validate
             total = num or len(x_train) // PER_CANVAS
             canvases, classes, centres = tasks.make_canvases(x_train, y_train, total, s["canvas"], PER_CANVAS, seed)
@@ -392,7 +527,8 @@ class Task:
 
         keras.utils.set_random_seed(self.seed)
         # Heatmaps: one per class (centres) or kind of keypoint (pose); a classifier keeps no output of the network.
-        outputs = {"centres": tasks.NUM_CLASSES, "pose": len(tasks.POSE_KINDS)}.get(self.task, 1)
+        outputs = {"centres": tasks.NUM_CLASSES, "pose": len(tasks.POSE_KINDS),
+                   "keypoints": len(self.test[0].names) if self.task == "keypoints" else 0}.get(self.task, 1)
         network = build_network(self.config, task_shape(self.config, self.s), outputs)
         if self.pretrained is not None:
             copy_body(self.pretrained, network)
@@ -450,7 +586,11 @@ class Task:
                 x_train, x_val = (self.body.predict(x, batch_size=256, verbose=0) for x in (x_train, x_val))
                 trained = head
             # Else (every level of every digit): the frozen body runs each step, in inference mode as predict does.
-        if self.task != "classify":  # heatmaps: every pixel of every map is a yes-or-no
+        if self.task == "keypoints":  # the same, leaving out the keypoints that are not labelled
+            from model_utils import masked_heatmap_loss
+
+            loss = masked_heatmap_loss
+        elif self.task != "classify":  # heatmaps: every pixel of every map is a yes-or-no
             loss = keras.losses.BinaryCrossentropy(from_logits=True)
         else:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -463,14 +603,24 @@ class Task:
         trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val),
                     callbacks=[SetEpoch(batches), best], verbose=0)
         scores = score(self.model, self.task, self.test)
-        if self.task == "pose":  # held-out training digits, never the test digits, choose the step budget
-            scores.update({f"val_{key}": value for key, value in score(self.model, self.task, self.val_test).items()})
+        if self.task in ("pose", "keypoints"):  # held-out training examples, never the test ones, choose budgets
+            held_out = score(self.model, self.task, self.val_test)
+            scores.update({f"val_{key}": value for key, value in held_out.items()
+                           if key not in ("predictions", "pck_per_keypoint")})
         return scores
 
 
 def score(model, task, test):
     """A trained cell's scores on its test set (``test_set``)."""
     channels = model.input_shape[-1]
+    if task == "keypoints":
+        scored, crops, regions, sigmas = test
+        logits = model.predict(utils.to_model_input(crops, channels), batch_size=128, verbose=0)
+        points, peaks = coco.decode(logits)
+        points = coco.to_image(points, regions, crops.shape[1:3])
+        confidences = 1 / (1 + np.exp(-peaks))
+        predictions = coco.results(scored, points, confidences)
+        return {**coco.oks_ap(scored, predictions, sigmas), **coco.pck(scored, points), "predictions": predictions}
     if task == "pose":
         digits, true = test
         logits = model.predict(utils.to_model_input(digits, channels), batch_size=256, verbose=0)
@@ -495,12 +645,15 @@ def score(model, task, test):
 def describe(cell):
     if "accuracy" in cell:
         scores = f"accuracy {100 * cell['accuracy']:.2f} %"
+    elif "ap" in cell:
+        scores = (f"OKS AP {100 * cell['ap']:.1f} (AP50 {100 * cell['ap50']:.1f}, AP75 {100 * cell['ap75']:.1f}), "
+                  f"PCK@0.1 {100 * cell['pck']:.1f} %")
     elif "f1" in cell:
         scores = (f"F1 {100 * cell['f1']:.2f} % (precision {100 * cell['precision']:.2f} %, recall "
                   f"{100 * cell['recall']:.2f} %; within 1 px F1 {100 * cell['f1_1px']:.2f} %)")
     else:
         scores = f"found {100 * cell['found']:.2f} %, all found {100 * cell['all_found']:.2f} %"
-    where = f" on {cell['digits']} digits of {cell['scored_on']}" if "scored_on" in cell else ""
+    where = f" on {cell['digits']} {cell.get('unit', 'digits')} of {cell['scored_on']}" if "scored_on" in cell else ""
     return (f"{cell['init']}, {cell['task']}, {cell['labels']} labels, {cell['mode']}, seed {cell['seed']}{where}: "
             f"{scores} ({cell['seconds']:.0f} s)")
 

@@ -1,6 +1,6 @@
 """Articulated figures: a generated pose set in COCO's person-keypoints format, to try transfer.py on.
 
-    python -m bench.figures --out figures/train --num 2000 --seed 0     # OUT/images/*.jpg, OUT/keypoints.json
+    python -m bench.figures --out figures/train --num 2000 --seed 0     # OUT/keypoints.json, OUT/images/*.jpg
     python -m bench.figures --out figures/test --num 500 --seed 1
     python -m bench.figures --picture docs/figures.png                 # a few images, keypoints drawn
 
@@ -225,6 +225,9 @@ def make_image(seed, size=SIZE):
 def write(out, num, seed=0, size=SIZE):
     """Writes ``num`` images into ``out/images/`` and their figures into ``out/keypoints.json``.
 
+    The file names the images ``images/NNNNNN.jpg``, relative to its own folder (``coco.load``'s
+    default), so ``--annotations OUT/keypoints.json`` needs no ``--data``.
+
     Image ``i`` is ``make_image([seed, i])``: JPEG, quality 90. A figure with no pixel in
     the image is left out; one with pixels but no keypoint inside is kept, with
     ``num_keypoints`` 0, as COCO keeps such instances.
@@ -237,8 +240,8 @@ def write(out, num, seed=0, size=SIZE):
     images, annotations = [], []
     for i in range(num):
         image, figures = make_image([seed, i], size)
-        name = f"{i:06d}.jpg"
-        image.save(out / "images" / name, quality=90)
+        name = f"images/{i:06d}.jpg"  # relative to the annotation file's folder, where coco.load looks by default
+        image.save(out / name, quality=90)
         images.append({"id": i + 1, "file_name": name, "width": size, "height": size})
         for figure in figures:
             if figure["bbox"] is None:

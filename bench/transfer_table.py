@@ -110,7 +110,8 @@ CELLS = {
 }
 TASKS = ["classify", "centres", "pose"]
 CURVE = [300, 1000, 3000, 10000]  # --curve: the pose budget's steps
-HEADLINE = {"classify": "accuracy", "pose": "f1", "centres": "found"}  # each task's score in the table
+# Each task's score in the tables.
+HEADLINE = {"classify": "accuracy", "pose": "f1", "centres": "found", "keypoints": "ap"}
 MODES = ["linear", "finetune"]
 
 

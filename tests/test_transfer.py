@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import SMALL_RUN, run
 
+import coco
 import run_folder
 import tasks
 import utils
@@ -290,12 +291,12 @@ def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, t
 
 
 @pytest.mark.slow
-def test_transfer_script_scores_keypoints_in_one_line(pretext_runs):
+def test_transfer_script_scores_digit_centres_in_one_line(pretext_runs):
     result = run("transfer.py", "--pretrained", pretext_runs / "jigsaw", "--task", "centres", "--data", "sample",
                  "--labels", "20", "--steps", "4", "--mode", "finetune")
     assert result.returncode == 0, result.stderr[-2000:]
     line = result.stdout.strip().splitlines()[-1]
-    assert line.startswith("jigsaw 2x2 transformer piece-filters 16 edge-bias learned, keypoints, 20 labels, "
+    assert line.startswith("jigsaw 2x2 transformer piece-filters 16 edge-bias learned, centres, 20 labels, "
                            "finetune, seed 0: found ")
 
 
@@ -586,3 +587,86 @@ def test_a_body_trained_on_colour_photos_of_another_size_fine_tunes_on_digits(tm
                               labels=["40"], mode=["linear", "finetune"], verbose=0)
     assert [cell["init"] for cell in cells] == ["jigsaw 3x3 unet"] * 2
     assert all(0.0 <= cell["accuracy"] <= 1.0 for cell in cells)
+
+
+# ------------------------------------------------------------------ your keypoints (COCO format)
+@pytest.fixture(scope="module")
+def figure_sets(tmp_path_factory):
+    """Two small generated pose sets in COCO's format: 40 training images and 12 test images, 48 px."""
+    from bench import figures
+
+    root = tmp_path_factory.mktemp("figures")
+    return figures.write(root / "train", 40, seed=0, size=48), figures.write(root / "test", 12, seed=1, size=48)
+
+
+def test_the_masked_heatmap_loss_leaves_out_unlabelled_keypoints():
+    import keras
+
+    from model_utils import masked_heatmap_loss
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
+    targets = rng.uniform(size=(2, 8, 8, 3)).astype(np.float32)
+    labelled_only = masked_heatmap_loss(targets[..., :2], logits[..., :2])
+    targets[..., 2] = -1.0  # the third keypoint is not labelled: whatever the network says there costs nothing
+    for noise in (0.0, 50.0):
+        moved = logits.copy()
+        moved[..., 2] += noise
+        np.testing.assert_allclose(masked_heatmap_loss(targets, moved), labelled_only, rtol=1e-5)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)(targets[..., :2, None],
+                                                                          logits[..., :2, None])
+    np.testing.assert_allclose(labelled_only, np.mean(bce, axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_one_annotation_file_is_split_by_image_so_no_image_is_both_trained_on_and_scored(figure_sets):
+    import transfer
+
+    train, _ = figure_sets
+    labelled, scored = transfer.keypoint_sets({**transfer.DEFAULTS, "annotations": train})
+    assert len(labelled) + len(scored) == len(coco.load(train)) and len(scored) > 0
+    assert not set(labelled.image_ids) & set(scored.image_ids)
+
+
+@pytest.mark.slow
+def test_transfer_fine_tunes_on_coco_keypoints_and_writes_ap_pck_and_coco_results(figure_sets, tmp_path):
+    from pycocotools.coco import COCO
+
+    train, test = figure_sets
+    common = ["--scratch", "--grid", "2", "--arch", "unet", "--image-size", "32", "--task", "keypoints",
+              "--annotations", train, "--labels", "20", "--steps", "4", "--mode", "finetune",
+              "--test-annotations", test]
+    result = run("transfer.py", *common, "--predictions", tmp_path / "predictions", "--save", tmp_path / "cells",
+                 "--json", tmp_path / "cells.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("scratch 2x2 unet, keypoints, 20 labels, finetune, seed 0: OKS AP ")
+    assert "PCK@0.1 " in line
+    cell = json.loads((tmp_path / "cells.json").read_text())[0]
+    assert set(cell) >= {"ap", "ap50", "ap75", "pck", "pck_per_keypoint", "val_ap", "val_pck"}
+    assert list(cell["pck_per_keypoint"]) == list(coco.COCO_KEYPOINTS)
+    assert cell["scored_instances"] == len(coco.load(test))
+    name = "scratch-2x2-unet-keypoints-20-finetune-seed0"
+    predictions = json.loads((tmp_path / "predictions" / f"{name}.json").read_text())
+    assert len(predictions) == cell["scored_instances"] and len(predictions[0]["keypoints"]) == 3 * 17
+    truth = COCO(str(test))
+    assert len(truth.loadRes(str(tmp_path / "predictions" / f"{name}.json")).anns) == len(predictions)
+    again = run("transfer.py", "--score", tmp_path / "cells" / name, "--test-annotations", test)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"OKS AP {100 * cell['ap']:.1f} (AP50 {100 * cell['ap50']:.1f}" in again.stdout
+    assert f"PCK@0.1 {100 * cell['pck']:.1f} %" in again.stdout
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--oks-sigmas", "0.1", "0.2"], "--oks-sigmas needs one positive number per keypoint (17: nose, "),
+    (["--labels", "100000"], "--labels 100000 is more than the "),
+    (["--annotations", "{tmp}/missing.json"], "no such annotation file"),
+    (["--test-annotations", "{tmp}/broken.json"], "not a COCO annotation file"),
+])
+def test_the_keypoints_task_names_bad_input_in_one_line(figure_sets, tmp_path, extra, message):
+    train, _ = figure_sets
+    (tmp_path / "broken.json").write_text('{"images": []}')
+    args = ["--scratch", "--task", "keypoints", "--annotations", train]
+    result = run("transfer.py", *args, *[str(a).replace("{tmp}", str(tmp_path)) for a in extra])
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("transfer.py: error: ") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
