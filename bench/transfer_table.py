@@ -109,6 +109,7 @@ CELLS = {
     ("pose", "finetune"): (["100", "1000", "all"], POSE),
 }
 TASKS = ["classify", "centres", "pose"]
+TABLE_ORDER = [*TASKS, "keypoints"]  # the tables' order of tasks: the digit tasks, then COCO keypoints (figures_table)
 CURVE = [300, 1000, 3000, 10000]  # --curve: the pose budget's steps
 # Each task's score in the tables.
 HEADLINE = {"classify": "accuracy", "pose": "f1", "centres": "found", "keypoints": "ap"}
@@ -313,7 +314,7 @@ def markdown(summary):
     """One Markdown table per task: a row per initialisation, a column per (labels, mode)."""
     seeds = max(value[2] for value in summary.values())
     tables = []
-    for task in sorted({key[0] for key in summary}, key=TASKS.index):
+    for task in sorted({key[0] for key in summary}, key=TABLE_ORDER.index):
         inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
         columns = sorted({key[1:3] for key in summary if key[0] == task}, key=column_order)
         lines = [f"| {task}: initialisation | " + " | ".join(f"{n} {m}" for n, m in columns) + " |",
@@ -375,7 +376,7 @@ def paired(cells):
               for c in cells}
     names = {c["row"]: c["init"] for c in cells}
     tables = []
-    for task in sorted({key[0] for key in scores}, key=TASKS.index):
+    for task in sorted({key[0] for key in scores}, key=TABLE_ORDER.index):
         columns = sorted({key[1:3] for key in scores if key[0] == task}, key=column_order)
         lines = []
         rows = {key[3] for key in scores if key[0] == task and key[3] not in SCRATCH}
@@ -461,7 +462,7 @@ def plot(summary, path):
     (``panels``), frozen and fine-tuned side by side, each row of the tables one colour throughout."""
     import matplotlib.pyplot as plt
 
-    tasks = sorted({key[0] for key in summary}, key=TASKS.index)
+    tasks = sorted({key[0] for key in summary}, key=TABLE_ORDER.index)
     figure_rows = [(task, title, inits) for task in tasks
                    for title, inits in panels({key[3] for key in summary if key[0] == task})]
     fig, axes = plt.subplots(len(figure_rows), len(MODES), figsize=(11, 3 * len(figure_rows)), squeeze=False)

@@ -602,3 +602,48 @@ def test_cells_written_when_digit_centres_were_called_keypoints_read_as_centres(
     assert cells[0]["task"] == "centres"
     summary = transfer_table.summarise(cells)
     assert summary[("centres", "100", "linear", "jigsaw 2x2 unet")][0] == 0.5
+
+
+def test_the_figures_table_spells_out_every_setting_in_its_commands(tmp_path):
+    from bench import figures_table
+
+    pretext = figures_table.pretext_command("jigsaw-unet-2x2-gap", tmp_path, 1)
+    assert pretext[:8] == ["python", "train.py", "--data", str(tmp_path / "train" / "images"), "--image-size",
+                           str(figures_table.IMAGE_SIZE), "--epochs", str(figures_table.PRETEXT_EPOCHS)]
+    assert pretext[-4:] == ["--seed", "1", "--out", str(tmp_path / "jigsaw-unet-2x2-gap-seed1")]
+    assert "--gap" in pretext
+    scratch = figures_table.transfer_command("scratch-unet-2x2", ["100"], [0, 3], tmp_path, "cells.json")
+    assert scratch[2:9] == ["--scratch", "--grid", "2", "--arch", "unet", "--image-size",
+                            str(figures_table.IMAGE_SIZE)]
+    assert scratch[scratch.index("--steps") + 1] == str(figures_table.STEPS)
+    assert scratch[scratch.index("--test-annotations") + 1] == str(tmp_path / "test" / "keypoints.json")
+    pretrained = figures_table.transfer_command("denoise-unet-2x2", ["1000"], [2], tmp_path, "c.json", run=2)
+    assert pretrained[2:4] == ["--pretrained", str(tmp_path / "denoise-unet-2x2-seed2")]
+
+
+@pytest.mark.slow
+def test_the_figures_table_runs_resumes_and_pairs_its_rows(tmp_path, monkeypatch, capfd):
+    from bench import figures_table
+
+    for name, value in (("TRAIN_IMAGES", 24), ("TEST_IMAGES", 8), ("IMAGE_SIZE", 32), ("PRETEXT_EPOCHS", 1),
+                        ("STEPS", 2)):
+        monkeypatch.setattr(figures_table, name, value)
+    args = ["--runs", str(tmp_path), "--json", str(tmp_path / "out.json"), "--seeds", "0", "1",
+            "--only", "scratch-unet-2x2", "jigsaw-unet-2x2", "--labels", "100"]
+    with pytest.raises(SystemExit) as stop:
+        figures_table.main(args)
+    assert str(stop.value.code).startswith("figures_table.py: error: transfer.py failed (exit 1): python transfer.py")
+    assert "--labels 100 is more than the" in capfd.readouterr().err  # 24 images hold fewer figures than 100
+    args[args.index("100")] = "20"
+    figures_table.main(args)
+    printed = capfd.readouterr().out
+    assert "| keypoints: initialisation | 20 finetune |" in printed
+    assert "| jigsaw 2x2 unet | random weights |" in printed
+    results = json.loads((tmp_path / "out.json").read_text())
+    assert sorted((c["row"], c["seed"]) for c in results["cells"]) == [
+        ("jigsaw-unet-2x2", 0), ("jigsaw-unet-2x2", 1), ("scratch-unet-2x2", 0), ("scratch-unet-2x2", 1)]
+    assert (tmp_path / "jigsaw-unet-2x2-seed1" / "config.json").is_file()  # seed 1 starts from pretext run 1
+    stamp = (tmp_path / "cells" / "scratch-unet-2x2-keypoints-finetune.json").stat().st_mtime_ns
+    figures_table.main(args)  # resumes: every cell is measured, nothing runs again
+    assert (tmp_path / "cells" / "scratch-unet-2x2-keypoints-finetune.json").stat().st_mtime_ns == stamp
+
