@@ -33,8 +33,9 @@ from bench.bench import network_flags
 from bench.grids import ROOT, run
 from cli import CleanArgumentParser, run_script
 
-# px: the pretext images and the keypoint crops. The smallest size the study allows, so that the
-# whole table (12 pretext runs, 50 cells) fits in about ten hours of a 2-core CPU.
+# px: the pretext images and the keypoint crops. The smallest size the study allows, to bring the
+# whole table (12 pretext runs, 50 cells) near ten hours of a 2-core CPU; whether it fits depends
+# on STEPS (a 1,000-step cell took 1,278 s on a 2-core AMD EPYC without AVX-512).
 IMAGE_SIZE = 48
 TRAIN_IMAGES, TEST_IMAGES = 4000, 500
 PRETEXT_EPOCHS = 5
