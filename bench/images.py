@@ -79,15 +79,19 @@ def write_folder(folder, count, size, suffix, seed=0):
         crop.save(path, **({"quality": 90} if suffix == "jpg" else {}))
 
 
+def jpeg_files(folder, count, size):
+    """``count`` colour JPEGs of ``size`` px written into ``folder``, as the ``data.ImageFiles`` train.py reads."""
+    write_folder(folder, count, size, "jpg")
+    return data.ImageFiles(folder, data.list_images(folder)[0], (size, size), 3)
+
+
 # ------------------------------------------------------------------------- 1. streaming
 def bench_streaming(workdir, quick):
     from model_utils import PuzzleBatches
 
     grid, size, batch_size = (4, 4), 64, 128
     count = 1280 if quick else 6400
-    folder = workdir / "jpegs"
-    write_folder(folder, count, size, "jpg")
-    files = data.ImageFiles(folder, data.list_images(folder)[0], (size, size), 3)
+    files = jpeg_files(workdir / "jpegs", count, size)
     in_memory = files.load()
     sigma = utils.default_sigma((size, size), grid)
     streamed = PuzzleBatches(files, grid, sigma, batch_size, seed=0, workers=2)
@@ -173,9 +177,7 @@ def bench_loader(workdir, quick):
 
     grid, size, batch_size = (4, 4), 64, 128
     count = 640 if quick else 2560
-    folder = workdir / "loader-jpegs"
-    write_folder(folder, count, size, "jpg")
-    files = data.ImageFiles(folder, data.list_images(folder)[0], (size, size), 3)
+    files = jpeg_files(workdir / "loader-jpegs", count, size)
     sigma = utils.default_sigma((size, size), grid)
     feeds = {"PyDataset, 2 worker threads": PuzzleBatches(files, grid, sigma, batch_size, seed=0, workers=2),
              "tf.data, 2 parallel calls": tf_data_batches(PuzzleBatches(files, grid, sigma, batch_size, seed=0), 2),
