@@ -134,6 +134,8 @@ def main(argv=None):
     def work():
         path = pathlib.Path(args.json)
         table = utils.load_json(path) if path.is_file() else {}
+        if not isinstance(table, dict):
+            raise ValueError(f"{path} is not the figures table's results file (a JSON object with its cells)")
         if not args.collect:
             sets(args.runs)
         if args.curve:
