@@ -4,13 +4,13 @@ train.py and evaluate.py import this module only after they have checked their f
 data, so bad input is reported at once, before TensorFlow starts.
 """
 
+import contextlib
 import math
 import re
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 import run_folder
@@ -584,19 +584,60 @@ def make_strategy(name):
     ``multiworker`` reads the cluster from the ``TF_CONFIG`` environment variable, as
     every TensorFlow multi-worker job does; every host runs the same command.
 
+    TensorFlow is imported here, not at the top: ``single`` under another Keras backend
+    (``KERAS_BACKEND=jax`` on a GPU machine without TensorFlow) needs no strategy at all.
+
     Args:
         name: ``"single"`` (the default strategy: one device), ``"mirrored"`` (every local
             device) or ``"multiworker"``.
     """
     run_folder.check_choice("strategy", name)
+    if name == "single" and keras.backend.backend() != "tensorflow":
+        return OneDevice()
+    import tensorflow as tf
+
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return MultiWorkerStrategy()
+        return multiworker_strategy(tf)
     return tf.distribute.get_strategy()
 
 
-class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+def accelerator():
+    """The accelerator Keras computes on, as a cell's record names it beside the CPU; None on the CPU alone.
+
+    Returns:
+        E.g. ``"NVIDIA H200, Keras jax backend"``, or None where every computation runs on the CPU.
+    """
+    backend = keras.backend.backend()
+    name = None
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        name = None if device.platform == "cpu" else device.device_kind
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        name = gpus and tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    elif backend == "torch":
+        import torch
+
+        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return f"{name}, Keras {backend} backend" if name else None
+
+
+class OneDevice:
+    """What ``train.py`` asks of a strategy, for one device under a backend other than TensorFlow's."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def multiworker_strategy(tf):
     """MultiWorkerMirroredStrategy whose ``reduce`` takes what Keras 3's ``fit`` gives it.
 
     Keras 3.15 does not train under the plain strategy (keras-team/keras#20585): to learn
@@ -606,12 +647,15 @@ class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     a scalar over the replicas only, which is what Keras means in both cases.
     """
 
-    def reduce(self, reduce_op, value, axis):
-        def reduce_one(v):
-            rank = self.experimental_local_results(v)[0].shape.rank
-            return super(MultiWorkerStrategy, self).reduce(reduce_op, v, None if rank == 0 else axis)
+    class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            def reduce_one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return super(MultiWorkerStrategy, self).reduce(reduce_op, v, None if rank == 0 else axis)
 
-        return tf.nest.map_structure(reduce_one, value)
+            return tf.nest.map_structure(reduce_one, value)
+
+    return MultiWorkerStrategy()
 
 
 class PuzzleBatches(keras.utils.PyDataset):
@@ -735,6 +779,8 @@ def worker_dataset(batches, strategy):
     Returns:
         ``(dataset, steps_per_epoch)``: a ``tf.distribute`` dataset ``model.fit`` takes, and its steps an epoch.
     """
+    import tensorflow as tf
+
     replicas = strategy.num_replicas_in_sync
     steps = len(batches.images) // batches.batch_size
     if steps == 0 or batches.batch_size < replicas:

@@ -246,10 +246,11 @@ def transfer(verbose=1, **settings):
         test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
 
     # TensorFlow starts here, once the input is checked.
-    from model_utils import load_model
+    from model_utils import accelerator, load_model
 
     pretrained = load_model(model_file) if model_file else None
-    cpu = utils.cpu_description()  # a cell's seconds mean something only beside the CPU that spent them
+    # A cell's seconds mean something only beside the CPU (and the accelerator, if any) that spent them.
+    where = {"cpu": utils.cpu_description(), **({"accelerator": accelerator()} if accelerator() else {})}
     pose_cache = {}  # digit pose: training digit index -> its keypoints, shared by the cells below
     results = []
     for num in labels:
@@ -261,7 +262,7 @@ def transfer(verbose=1, **settings):
                 predictions = scores.pop("predictions", None)
                 cell = {"init": init, "task": s["task"], "labels": num or "all", "mode": mode, "seed": seed,
                         **scores, "steps": s["steps"], "pretrained": s["pretrained"],
-                        "seconds": round(time.perf_counter() - started, 1), "cpu": cpu}
+                        "seconds": round(time.perf_counter() - started, 1), **where}
                 if s["task"] == "keypoints":
                     cell.update(annotations=str(s["annotations"]), names=list(x_train.names),
                                 scored_instances=len(scored), skipped=x_train.skipped)

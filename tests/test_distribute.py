@@ -212,3 +212,28 @@ def test_two_workers_each_read_only_their_own_part_of_a_folder(tmp_path):
     assert not trained[0] & trained[1]  # no training image read by both workers
     assert len(trained[0]) == len(trained[1]) == 4 * 8  # 79 training images: 4 full batches of 16, 8 a worker each
     assert not (trained[0] | trained[1]) & set(source.test.files)  # nor a test image
+
+
+WITHOUT_TENSORFLOW = """
+import importlib.abc, sys
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):  # as on a GPU machine that has JAX but no TensorFlow
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ImportError("no tensorflow here")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import model_utils, train, transfer
+strategy = model_utils.make_strategy("single")
+with strategy.scope():
+    print(strategy.num_replicas_in_sync, model_utils.accelerator(), "tensorflow" in sys.modules)
+"""
+
+
+def test_single_device_scripts_need_no_tensorflow_under_another_keras_backend():
+    # Keras' numpy backend stands in for JAX or PyTorch: only --strategy mirrored/multiworker need TensorFlow.
+    env = {**os.environ, "KERAS_BACKEND": "numpy", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["1", "None", "False"]
