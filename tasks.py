@@ -27,8 +27,9 @@ TRANSFER_MODES = ("linear", "finetune")
 # fine-tuned on every labelled digit, takes about ten minutes at 3,000 steps on a 2-core CPU with
 # AVX-512, and a budget of 10,000 would take 3.4 times as long (docs/transfer.md, the budget).
 STEPS = {"classify": 300, "centres": 300, "pose": 3000,
-         # Keypoints: a first guess, not yet chosen on held-out training figures (docs/transfer.md).
-         "keypoints": 1000}
+         # Keypoints: the figures study's budget (bench.figures_table.STEPS), the most its ten CPU
+         # hours allow; held-out AP still rises past it, so a user's own set may want more --steps.
+         "keypoints": 400}
 NUM_CLASSES = 10
 MIN_LABELS = 2 * NUM_CLASSES  # labelled_split: one of each class to train on, one to validate
 DENOISE_DROP, DENOISE_NOISE = 0.25, 0.2  # the control pretext's corruption: pixels blanked, noise std

@@ -1,6 +1,6 @@
 """The paper's question on articulated figures: does a jigsaw-pretrained U-Net learn their keypoints better?
 
-    python -m bench.figures_table --runs runs/figures --curve       # the step budget, on held-out training figures
+    python -m bench.figures_table --runs runs/figures --curve       # the budgets, on held-out training figures
     python -m bench.figures_table --runs runs/figures               # the sets, the pretext runs, then every cell
     python -m bench.figures_table --runs runs/figures --collect     # the tables from the cells measured
 
@@ -15,14 +15,17 @@ weights included, is fine-tuned on ``LABELS`` labelled training figures (``trans
 keypoints``) for ``STEPS`` steps, seeds 0 to 4, and scored on every test figure by OKS AP
 (COCO's evaluator) and PCK@0.1.
 
-``--curve`` measures what ``STEPS`` rests on: the U-Net from random weights fine-tuned on
-``CURVE_LABELS`` labelled figures for each of ``CURVE`` steps, seed 0, scored on the tenth of
-its labelled figures it holds out (``val_ap``), never on the test figures.
+``--curve`` measures what the budgets rest on, never on the test figures: ``STEPS``, the U-Net
+from random weights fine-tuned on ``CURVE_LABELS`` labelled figures for each of ``CURVE`` steps,
+seed 0, scored on the tenth of its labelled figures it holds out (``val_ap``); and
+``PRETEXT_EPOCHS``, one 2x2 jigsaw run of ``PRETEXT_CURVE_EPOCHS`` epochs (RUNS/curve-jigsaw-unet-2x2),
+scored each epoch on the training images it holds out.
 
 Rows, cells files, resuming and the paired tables are the digit transfer table's
 (``bench.transfer_table``); the results go to bench/figures-transfer.json.
 """
 
+import csv
 import functools
 import pathlib
 
@@ -33,12 +36,19 @@ from bench.bench import network_flags
 from bench.grids import ROOT, run
 from cli import CleanArgumentParser, run_script
 
-# px: the pretext images and the keypoint crops. The smallest size the study allows, to bring the
-# whole table (12 pretext runs, 50 cells) near ten hours of a 2-core CPU; whether it fits depends
-# on STEPS (a 1,000-step cell took 1,278 s on a 2-core AMD EPYC without AVX-512).
+# The budgets share about ten hours of a 2-core CPU, measured on the slowest CPU of the project's
+# machines (AMD EPYC without AVX-512): a pretext epoch of the 2x2 jigsaw costs ~35 s, a 1,000-labels
+# cell ~76 s + ~1.2 s a step (its curve). Chosen on held-out training figures only (--curve):
+# * PRETEXT_EPOCHS: the 2x2 jigsaw sits at chance (4 % exact) for its first 6 epochs, then learns;
+#   at 20 epochs it holds 63 % exact, 78 % pieces of held-out figures, at 30 72 % and 84 %. Ten more
+#   epochs would cost 70 steps of every cell: 20. (12 runs: ~2.4 hours.)
+# * STEPS: held-out AP still rises at 1,000 steps (the curve), so the most the rest allows: 400
+#   (50 cells: ~7.7 hours).
+# * IMAGE_SIZE: the smallest the study allows (48 px), for the same reason.
 IMAGE_SIZE = 48
 TRAIN_IMAGES, TEST_IMAGES = 4000, 500
-PRETEXT_EPOCHS = 5
+PRETEXT_EPOCHS = 20
+PRETEXT_CURVE_EPOCHS = 30  # --curve: one 2x2 jigsaw run this long, scored on held-out figures each epoch
 # name -> train.py flags, the digit table's names (so its pairing rules apply).
 PRETEXTS = {
     "jigsaw-unet-2x2": ["--grid", "2", *network_flags("unet")],
@@ -50,9 +60,8 @@ ROWS = ["scratch-unet-2x2", *PRETEXTS]
 LABELS = ["100", "1000"]
 MODES = ["finetune"]
 SEEDS = [0, 1, 2, 3, 4]
-STEPS = 1000  # a first guess until --curve is measured: see the module docstring
-CURVE, CURVE_LABELS = [300, 1000, 3000], "1000"
-CURVE_KEYS = ("steps", "val_ap", "val_ap50", "val_pck", "seconds", "cpu")
+STEPS = 400  # see the budgets above
+CURVE, CURVE_LABELS = [300, 400, 1000], "1000"
 RESULTS_JSON = ROOT / "bench" / "figures-transfer.json"
 
 
@@ -82,11 +91,68 @@ def sets(runs):
     return files
 
 
-def pretext_command(name, runs, run_number=0):
+def pretext_command(name, runs, run_number=0, epochs=None, out=None):
+    """The train.py command of pretext run ``run_number`` of ``name`` (``epochs`` default ``PRETEXT_EPOCHS``)."""
     seed = ["--seed", str(run_number)] if run_number else []
     return ["python", "train.py", "--data", str(pathlib.Path(runs) / "train" / "images"), "--image-size",
-            str(IMAGE_SIZE), "--epochs", str(PRETEXT_EPOCHS), *PRETEXTS[name], *seed, "--out",
-            str(tt.pretext_folder(name, runs, run_number))]
+            str(IMAGE_SIZE), "--epochs", str(epochs or PRETEXT_EPOCHS), *PRETEXTS[name], *seed, "--out",
+            str(out or tt.pretext_folder(name, runs, run_number))]
+
+
+def pretext_curve(runs, collect):
+    """The pretext budget's curve: one 2x2 jigsaw run of ``PRETEXT_CURVE_EPOCHS``, its held-out score each epoch.
+
+    Trains it unless ``collect`` or it is trained. Returns ``[{"epoch", "val_exact", "val_pieces", "seconds"}]``
+    (epochs counted from 1), read from the run's log.
+    """
+    folder = pathlib.Path(runs) / "curve-jigsaw-unet-2x2"
+    if not collect and not (folder / run_folder.CONFIG).is_file():
+        run([*pretext_command("jigsaw-unet-2x2", runs, epochs=PRETEXT_CURVE_EPOCHS, out=folder), "--quiet",
+             "--overwrite"])
+    if not (folder / run_folder.LOG).is_file():
+        raise ValueError(f"the pretext curve is not trained in {folder}: run --curve without --collect first")
+    with open(folder / run_folder.LOG, newline="") as log:
+        return [{"epoch": int(row["epoch"]) + 1, **{key: float(row[key]) for key in ("val_exact", "val_pieces",
+                                                                                    "seconds")}}
+                for row in csv.DictReader(log)]
+
+
+def pretext_curve_markdown(rows):
+    """The pretext curve's table: every fifth epoch (and the first), scored on held-out training figures."""
+    lines = ["| 2x2 jigsaw epochs | held-out exact | held-out pieces | seconds |", "|---|---|---|---|"]
+    lines += [f"| {r['epoch']} | {100 * r['val_exact']:.1f} % | {100 * r['val_pieces']:.1f} % | {r['seconds']:.0f} |"
+              for r in rows if r["epoch"] == 1 or r["epoch"] % 5 == 0]
+    return "\n".join(lines)
+
+
+def pretext_scores(runs):
+    """What each pretext run learnt, on the training figures it held out: one dict per run trained."""
+    scores = []
+    for name in PRETEXTS:
+        for number in range(tt.PRETEXT_RUNS):
+            folder = tt.pretext_folder(name, runs, number)
+            if not (folder / run_folder.VAL_METRICS).is_file():
+                continue
+            metrics, config = (utils.load_json(folder / f) for f in (run_folder.VAL_METRICS, run_folder.CONFIG))
+            score = {"run": folder.name, "epochs": config["epochs"], "seconds": metrics["train_seconds"]}
+            if config.get("pretext", "jigsaw") == "jigsaw":
+                score.update(exact=metrics["hungarian"]["exact"], pieces=metrics["hungarian"]["pieces"],
+                             chance=1 / config["num_pieces"])
+            else:
+                score.update(mse=metrics["val_loss"])
+            scores.append(score)
+    return scores
+
+
+def pretext_markdown(scores):
+    """The pretext runs' table: one row per run, its held-out score and training time."""
+    lines = ["| pretext run | epochs | held-out exact | held-out pieces (chance) | held-out mse | training s |",
+             "|---|---|---|---|---|---|"]
+    for s in scores:
+        values = ([f"{100 * s['exact']:.1f} %", f"{100 * s['pieces']:.1f} % ({100 * s['chance']:.1f} %)", ""]
+                  if "pieces" in s else ["", "", f"{s['mse']:.4f}"])
+        lines.append(f"| {s['run']} | {s['epochs']} | " + " | ".join(values) + f" | {s['seconds']:.0f} |")
+    return "\n".join(lines)
 
 
 def transfer_command(init, labels, seeds, runs, json, run=0, steps=None):
@@ -122,10 +188,30 @@ def curve(runs, collect):
 
 def curve_markdown(cells):
     """The curve's table: one row per budget, scored on the held-out tenth of the labelled training figures."""
-    lines = ["| steps | validation OKS AP | AP50 | PCK@0.1 | seconds | CPU |", "|---|---|---|---|---|---|"]
+    lines = ["| steps | validation OKS AP | AP50 | PCK@0.1 | seconds | measured on |", "|---|---|---|---|---|---|"]
     lines += [f"| {c['steps']:,} | {100 * c['val_ap']:.1f} | {100 * c['val_ap50']:.1f} | {100 * c['val_pck']:.1f} % | "
-              f"{c['seconds']:.0f} | {c['cpu']} |" for c in cells]
+              f"{c['seconds']:.0f} | {measured_on(c)} |" for c in cells]
     return "\n".join(lines)
+
+
+def measured_on(cell):
+    """Where a cell was measured: its CPU, and its accelerator if it had one."""
+    return f"{cell['accelerator']} (host: {cell['cpu']})" if cell.get("accelerator") else cell["cpu"]
+
+
+def tables(results):
+    """The study's Markdown tables from its results file: as far as it is measured, each once its part is."""
+    found = []
+    if results.get("curve"):
+        found.append(curve_markdown(results["curve"]))
+    if results.get("pretext_curve"):
+        found.append(pretext_curve_markdown(results["pretext_curve"]))
+    if results.get("cells"):
+        cells = results["cells"]
+        found += tt.tables_of(tt.markdown(tt.summarise(cells)) + "\n\n" + tt.paired(cells))
+    if results.get("pretext"):
+        found.append(pretext_markdown(results["pretext"]))
+    return found
 
 
 def main(argv=None):
@@ -140,8 +226,9 @@ def main(argv=None):
             sets(args.runs)
         if args.curve:
             table["curve"], printed = curve(args.runs, args.collect)
+            table["pretext_curve"] = pretext_curve(args.runs, args.collect)
             utils.save_json(table, path)
-            print(printed)
+            print(printed + "\n\n" + pretext_curve_markdown(table["pretext_curve"]))
             return
         rows = args.only or ROWS
         labels = args.labels
@@ -161,12 +248,12 @@ def main(argv=None):
                 cells += [{**c, "row": init} for c in tt.load_cells(cells_path, tt.SUMMARY_KEYS, scored=True)]
         if not cells:
             raise ValueError(f"no cell is measured in {args.runs}/cells: run the table without --collect first")
-        table.update(cells=cells, cpu=utils.cpu_description(),
+        table.update(cells=cells, cpu=utils.cpu_description(), pretext=pretext_scores(args.runs),
                      pretext_commands={tt.pretext_folder(name, args.runs, r).name:
                                        " ".join(pretext_command(name, args.runs, r))
                                        for name in PRETEXTS for r in range(tt.PRETEXT_RUNS)})
         utils.save_json(table, path)
-        print(tt.markdown(tt.summarise(cells)) + "\n\n" + tt.paired(cells))
+        print("\n\n".join(tables({"cells": cells, "pretext": table["pretext"]})))
 
     run_script("figures_table.py", work)
 

@@ -8,7 +8,8 @@ hand comes back as the results file says, and a table whose header changed (a ne
 is named instead of written. The transfer tables are made by bench.transfer_table from
 bench/transfer.json, the results tables by bench.grids from bench/grids.json (and bench.photos
 from bench/photos.json), the speed tables by bench.bench, bench.levers and bench.images from
-their JSON files. Nothing here trains or imports TensorFlow.
+their JSON files, and the figures study's by bench.figures_table from bench/figures-transfer.json.
+Nothing here trains or imports TensorFlow.
 """
 
 import pathlib
@@ -23,7 +24,7 @@ PICTURES = {"results": ROOT / "sample" / "results.png", "answer": ROOT / "sample
 
 def documents(root=ROOT):
     """``{Markdown file: [its tables, each made from its results file]}``, relative to ``root``."""
-    from bench import bench, grids, images, levers, photos, transfer_table
+    from bench import bench, figures_table, grids, images, levers, photos, transfer_table
 
     def load(name):
         return utils.load_json(pathlib.Path(root) / "bench" / name)
@@ -36,7 +37,8 @@ def documents(root=ROOT):
     if any("val_f1" in cell for cell in transfer.get("curve", [])):
         transfer_tables.append(transfer_table.curve_markdown([c for c in transfer["curve"] if "val_f1" in c]))
     # Images other than MNIST: their tables once their results files are measured.
-    measured = {name: (pathlib.Path(root) / "bench" / name).is_file() for name in ("images.json", "photos.json")}
+    measured = {name: (pathlib.Path(root) / "bench" / name).is_file()
+                for name in ("images.json", "photos.json", "figures-transfer.json")}
     return {
         "README.md": [grids.short_markdown(grid_rows), transfer_table.answer_markdown(cells)],
         "docs/results.md": [grids.markdown(grid_rows), grids.goals_markdown(grid_rows),
@@ -47,7 +49,9 @@ def documents(root=ROOT):
                                levers.markdown(load("levers.json"), load("threads.json")),
                                *([images.markdown(load("images.json"))] if measured["images.json"] else [])],
         "docs/transfer.md": [transfer_table.answer_markdown(cells), *transfer_tables,
-                             transfer_table.cost_markdown(cells)],
+                             transfer_table.cost_markdown(cells),
+                             *(figures_table.tables(load("figures-transfer.json"))
+                               if measured["figures-transfer.json"] else [])],
     }
 
 

@@ -647,3 +647,50 @@ def test_the_figures_table_runs_resumes_and_pairs_its_rows(tmp_path, monkeypatch
     figures_table.main(args)  # resumes: every cell is measured, nothing runs again
     assert (tmp_path / "cells" / "scratch-unet-2x2-keypoints-finetune.json").stat().st_mtime_ns == stamp
 
+
+
+def test_the_figures_pretext_tables_read_each_runs_held_out_scores(tmp_path):
+    from bench import figures_table
+
+    for name, metrics, config in (
+            ("jigsaw-unet-2x2", {"hungarian": {"exact": 0.5, "pieces": 0.75}}, {"num_pieces": 4}),
+            ("jigsaw-unet-4x4-seed2", {"hungarian": {"exact": 0.0, "pieces": 0.125}}, {"num_pieces": 16}),
+            ("denoise-unet-2x2", {"val_loss": 0.04}, {"pretext": "denoise"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "val_metrics.json").write_text(json.dumps({"train_seconds": 12.0, **metrics}))
+        (tmp_path / name / "config.json").write_text(json.dumps({"epochs": 20, **config}))
+    scores = figures_table.pretext_scores(tmp_path)
+    assert [s["run"] for s in scores] == ["jigsaw-unet-2x2", "jigsaw-unet-4x4-seed2", "denoise-unet-2x2"]
+    table = figures_table.pretext_markdown(scores)
+    assert "| jigsaw-unet-2x2 | 20 | 50.0 % | 75.0 % (25.0 %) |  | 12 |" in table
+    assert "| jigsaw-unet-4x4-seed2 | 20 | 0.0 % | 12.5 % (6.2 %) |  | 12 |" in table
+    assert "| denoise-unet-2x2 | 20 |  |  | 0.0400 | 12 |" in table
+
+
+def test_the_figures_pretext_curve_shows_every_fifth_epoch_from_the_runs_log(tmp_path):
+    from bench import figures_table
+
+    folder = tmp_path / "curve-jigsaw-unet-2x2"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    rows = [f"{e},0.1,{10.0 * (e + 1)},{e / 100},0.03,{0.25 + e / 100}" for e in range(12)]
+    (folder / "log.csv").write_text("epoch,loss,seconds,val_exact,val_loss,val_pieces\n" + "\n".join(rows) + "\n")
+    curve = figures_table.pretext_curve(tmp_path, collect=True)
+    assert curve[0] == {"epoch": 1, "val_exact": 0.0, "val_pieces": 0.25, "seconds": 10.0}
+    lines = figures_table.pretext_curve_markdown(curve).splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| 1", "| 5", "| 10"]
+    assert lines[-1] == "| 10 | 9.0 % | 34.0 % | 100 |"
+    with pytest.raises(ValueError, match="the pretext curve is not trained"):
+        figures_table.pretext_curve(tmp_path / "elsewhere", collect=True)
+
+
+def test_the_figures_tables_appear_as_their_parts_are_measured():
+    from bench import figures_table
+
+    assert figures_table.tables({}) == []
+    curve = [{"steps": 300, "val_ap": 0.2, "val_ap50": 0.7, "val_pck": 0.5, "seconds": 400.0, "cpu": "a CPU"},
+             {"steps": 500, "val_ap": 0.3, "val_ap50": 0.8, "val_pck": 0.6, "seconds": 60.0, "cpu": "a CPU",
+              "accelerator": "a GPU, Keras jax backend"}]
+    (table,) = figures_table.tables({"curve": curve})
+    assert "| 300 | 20.0 | 70.0 | 50.0 % | 400 | a CPU |" in table
+    assert "| 500 | 30.0 | 80.0 | 60.0 % | 60 | a GPU, Keras jax backend (host: a CPU) |" in table
