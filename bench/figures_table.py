@@ -169,18 +169,8 @@ def transfer_command(init, labels, seeds, runs, json, run=0, steps=None):
 def curve(runs, collect):
     """Measures the budget's curve (``CURVE``) unless ``collect``; returns its cells and their table."""
     path = pathlib.Path(runs) / "cells" / "curve-scratch-unet-2x2-keypoints-finetune.json"
-    done = tt.load_cells(path, tt.CURVE_MEASURED_KEYS) if path.is_file() else []
-    for steps in [] if collect else CURVE:
-        if any(cell["steps"] == steps for cell in done):
-            continue
-        part = path.with_name(path.stem + ".part.json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        run(transfer_command("scratch-unet-2x2", [CURVE_LABELS], [0], runs, part, steps=steps))
-        done = sorted([c for c in done if c["steps"] != steps] + tt.load_cells(part, tt.CURVE_MEASURED_KEYS),
-                      key=lambda cell: cell["steps"])
-        utils.save_json(done, path)
-        part.unlink()
-    cells = [cell for cell in done if cell["steps"] in CURVE]
+    command_for = functools.partial(transfer_command, "scratch-unet-2x2", [CURVE_LABELS], [0], runs)
+    cells = [cell for cell in tt.measure_curve(path, [] if collect else CURVE, command_for) if cell["steps"] in CURVE]
     if not cells:
         raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
     return cells, curve_markdown(cells)

@@ -592,20 +592,35 @@ def curve(args):
     """Measures the pose budget's curve (``CURVE``); returns its cells and the Markdown table of them."""
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
+    command_for = functools.partial(transfer_command, init, task, mode, ["all"], [0], args.data, args.runs)
+    cells = measure_curve(path, [] if args.collect else CURVE, command_for, args.retrain)
+    cells = checked_cells([cell for cell in cells if cell["steps"] in CURVE], path, CURVE_KEYS)
+    return cells, curve_markdown(cells)
+
+
+def measure_curve(path, budgets, command_for, retrain=False):
+    """Measures each step budget of a curve not yet in the cells file ``path``; returns the file's cells.
+
+    ``command_for(json=PART, steps=STEPS)`` is the transfer.py command of one budget's cell; each
+    cell is merged into ``path`` as soon as it is measured, so a stopped curve keeps what it has.
+
+    Raises:
+        ValueError: no cell is measured in ``path``, or one is not what transfer.py writes.
+    """
     # Read once: the loop itself rewrites the file after each budget it measures.
-    done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() and not args.collect else []
-    for steps in [] if args.collect else CURVE:
-        if any(cell["steps"] == steps for cell in done) and not args.retrain:
+    done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() else []
+    for steps in budgets:
+        if any(cell["steps"] == steps for cell in done) and not retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
-        run(transfer_command(init, task, mode, ["all"], [0], args.data, args.runs, json=part, steps=steps))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run(command_for(json=part, steps=steps))
         done = [cell for cell in done if cell["steps"] != steps] + load_cells(part, CURVE_MEASURED_KEYS)
         utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
         part.unlink()
-    cells = [cell for cell in (load_cells(path, CURVE_KEYS) if path.is_file() else []) if cell["steps"] in CURVE]
-    if not cells:
+    if not done:
         raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
-    return cells, curve_markdown(cells)
+    return done
 
 
 def curve_markdown(cells):

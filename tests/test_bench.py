@@ -694,3 +694,25 @@ def test_the_figures_tables_appear_as_their_parts_are_measured():
     (table,) = figures_table.tables({"curve": curve})
     assert "| 300 | 20.0 | 70.0 | 50.0 % | 400 | a CPU |" in table
     assert "| 500 | 30.0 | 80.0 | 60.0 % | 60 | a GPU, Keras jax backend (host: a CPU) |" in table
+
+
+def test_the_figures_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypatch):
+    from bench import figures_table
+
+    cell = {"task": "keypoints", "labels": 1000, "mode": "finetune", "seed": 0, "val_ap": 0.2, "val_ap50": 0.7,
+            "val_pck": 0.5, "seconds": 1.0, "cpu": "a CPU"}
+    path = tmp_path / "cells" / "curve-scratch-unet-2x2-keypoints-finetune.json"
+    path.parent.mkdir()
+    utils.save_json([{**cell, "steps": figures_table.CURVE[0]}, {**cell, "steps": 3000}], path)
+    trained = []
+
+    def fake_run(command):
+        steps = int(command[command.index("--steps") + 1])
+        trained.append(steps)
+        utils.save_json([{**cell, "steps": steps}], command[command.index("--json") + 1])
+
+    monkeypatch.setattr(transfer_table, "run", fake_run)
+    cells, table = figures_table.curve(tmp_path, collect=False)
+    assert trained == figures_table.CURVE[1:]
+    assert [c["steps"] for c in cells] == figures_table.CURVE  # a budget no longer in CURVE is not shown
+    assert figures_table.curve(tmp_path, collect=True)[1] == table and trained == figures_table.CURVE[1:]
