@@ -607,24 +607,23 @@ def accelerator():
     """The accelerator Keras computes on, as a cell's record names it beside the CPU; None on the CPU alone.
 
     Returns:
-        E.g. ``"NVIDIA H200, Keras jax backend"``, or None where every computation runs on the CPU.
+        E.g. ``"NVIDIA H200, Keras tensorflow backend"`` (TensorFlow names the device) or
+        ``"GPU, Keras jax backend"`` (Keras' device list gives its kind only), or None where
+        every computation runs on the CPU.
     """
     backend = keras.backend.backend()
-    name = None
-    if backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        name = None if device.platform == "cpu" else device.device_kind
-    elif backend == "tensorflow":
+    if backend == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        name = gpus and tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
-    elif backend == "torch":
-        import torch
-
-        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        name = gpus and tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    else:
+        try:
+            devices = keras.distribution.list_devices()
+        except (AttributeError, NotImplementedError):  # a backend without Keras' distribution API
+            devices = []
+        others = [device.split(":")[0].upper() for device in devices if not device.lower().startswith("cpu")]
+        name = others[0] if others else None
     return f"{name}, Keras {backend} backend" if name else None
 
 
