@@ -250,7 +250,8 @@ def transfer(verbose=1, **settings):
 
     pretrained = load_model(model_file) if model_file else None
     # A cell's seconds mean something only beside the CPU (and the accelerator, if any) that spent them.
-    where = {"cpu": utils.cpu_description(), **({"accelerator": accelerator()} if accelerator() else {})}
+    device = accelerator()
+    where = {"cpu": utils.cpu_description(), **({"accelerator": device} if device else {})}
     pose_cache = {}  # digit pose: training digit index -> its keypoints, shared by the cells below
     results = []
     for num in labels:

@@ -171,9 +171,7 @@ def curve(runs, collect):
     """Measures the budget's curve (``CURVE``) unless ``collect``; returns its cells and their table."""
     path = pathlib.Path(runs) / "cells" / "curve-scratch-unet-2x2-keypoints-finetune.json"
     command_for = functools.partial(transfer_command, "scratch-unet-2x2", [CURVE_LABELS], [0], runs)
-    cells = [cell for cell in tt.measure_curve(path, [] if collect else CURVE, command_for) if cell["steps"] in CURVE]
-    if not cells:
-        raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
+    cells = tt.measure_curve(path, CURVE, command_for, collect=collect)
     return cells, curve_markdown(cells)
 
 

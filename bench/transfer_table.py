@@ -593,23 +593,23 @@ def curve(args):
     init, task, mode = "scratch-unet-2x2", "pose", "finetune"
     path = pathlib.Path(args.runs) / "cells" / f"curve-{init}-{task}-{mode}.json"
     command_for = functools.partial(transfer_command, init, task, mode, ["all"], [0], args.data, args.runs)
-    cells = measure_curve(path, [] if args.collect else CURVE, command_for, args.retrain)
-    cells = checked_cells([cell for cell in cells if cell["steps"] in CURVE], path, CURVE_KEYS)
+    cells = checked_cells(measure_curve(path, CURVE, command_for, args.retrain, args.collect), path, CURVE_KEYS)
     return cells, curve_markdown(cells)
 
 
-def measure_curve(path, budgets, command_for, retrain=False):
-    """Measures each step budget of a curve not yet in the cells file ``path``; returns the file's cells.
+def measure_curve(path, budgets, command_for, retrain=False, collect=False):
+    """Measures each step budget of a curve not yet in the cells file ``path``; returns the cells of ``budgets``.
 
     ``command_for(json=PART, steps=STEPS)`` is the transfer.py command of one budget's cell; each
     cell is merged into ``path`` as soon as it is measured, so a stopped curve keeps what it has.
+    ``collect`` measures nothing; ``retrain`` measures every budget again.
 
     Raises:
-        ValueError: no cell is measured in ``path``, or one is not what transfer.py writes.
+        ValueError: no cell of ``budgets`` is measured in ``path``, or one is not what transfer.py writes.
     """
     # Read once: the loop itself rewrites the file after each budget it measures.
     done = load_cells(path, CURVE_MEASURED_KEYS) if path.is_file() else []
-    for steps in budgets:
+    for steps in [] if collect else budgets:
         if any(cell["steps"] == steps for cell in done) and not retrain:
             continue
         part = path.with_name(path.stem + ".part.json")
@@ -618,9 +618,10 @@ def measure_curve(path, budgets, command_for, retrain=False):
         done = [cell for cell in done if cell["steps"] != steps] + load_cells(part, CURVE_MEASURED_KEYS)
         utils.save_json(sorted(done, key=lambda cell: cell["steps"]), path)
         part.unlink()
-    if not done:
+    cells = [cell for cell in done if cell["steps"] in budgets]  # a budget no longer in the curve is not shown
+    if not cells:
         raise ValueError(f"no cell of the curve is measured in {path}: run --curve without --collect first")
-    return done
+    return cells
 
 
 def curve_markdown(cells):

@@ -716,3 +716,6 @@ def test_the_figures_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypa
     assert trained == figures_table.CURVE[1:]
     assert [c["steps"] for c in cells] == figures_table.CURVE  # a budget no longer in CURVE is not shown
     assert figures_table.curve(tmp_path, collect=True)[1] == table and trained == figures_table.CURVE[1:]
+    utils.save_json([{**cell, "steps": 3000}], path)  # only a budget the curve no longer has
+    with pytest.raises(ValueError, match="no cell of the curve is measured"):
+        figures_table.curve(tmp_path, collect=True)
