@@ -215,7 +215,6 @@ def test_two_workers_each_read_only_their_own_part_of_a_folder(tmp_path):
     assert not (trained[0] | trained[1]) & set(source.test.files)  # nor a test image
 
 
-
 def test_no_project_module_imports_tensorflow_when_imported():
     """TensorFlow is imported inside the functions that need it, so other Keras backends run without it."""
     modules = [*ROOT.glob("*.py"), *(ROOT / "bench").glob("*.py")]
