@@ -18,8 +18,9 @@ keypoints``) for ``STEPS`` steps, seeds 0 to 4, and scored on every test figure 
 ``--curve`` measures what the budgets rest on, never on the test figures: ``STEPS``, the U-Net
 from random weights fine-tuned on ``CURVE_LABELS`` labelled figures for each of ``CURVE`` steps,
 seed 0, scored on the tenth of its labelled figures it holds out (``val_ap``); and
-``PRETEXT_EPOCHS``, one 2x2 jigsaw run of ``PRETEXT_CURVE_EPOCHS`` epochs (RUNS/curve-jigsaw-unet-2x2),
-scored each epoch on the training images it holds out.
+``PRETEXT_EPOCHS``, one 2x2 jigsaw run of ``PRETEXT_CURVE_EPOCHS`` epochs, scored each epoch on the
+training images it holds out (``curve_folder``: pretext run 0 of the 2x2 jigsaw itself while the two
+budgets agree, so that the study does not train the same command twice).
 
 Rows, cells files, resuming and the paired tables are the digit transfer table's
 (``bench.transfer_table``); the results go to bench/figures-transfer.json.
@@ -100,13 +101,20 @@ def pretext_command(name, runs, run_number=0, epochs=None, out=None):
             str(out or tt.pretext_folder(name, runs, run_number))]
 
 
+def curve_folder(runs):
+    """Where the pretext curve's run lives: pretext run 0 of the 2x2 jigsaw when it is the same command."""
+    if PRETEXT_CURVE_EPOCHS == PRETEXT_EPOCHS:
+        return tt.pretext_folder("jigsaw-unet-2x2", runs, 0)
+    return pathlib.Path(runs) / "curve-jigsaw-unet-2x2"
+
+
 def pretext_curve(runs, collect):
     """The pretext budget's curve: one 2x2 jigsaw run of ``PRETEXT_CURVE_EPOCHS``, its held-out score each epoch.
 
     Trains it unless ``collect`` or it is trained. Returns ``[{"epoch", "val_exact", "val_pieces", "seconds"}]``
     (epochs counted from 1), read from the run's log.
     """
-    folder = pathlib.Path(runs) / "curve-jigsaw-unet-2x2"
+    folder = curve_folder(runs)
     if not collect and not (folder / run_folder.CONFIG).is_file():
         run([*pretext_command("jigsaw-unet-2x2", runs, epochs=PRETEXT_CURVE_EPOCHS, out=folder), "--quiet",
              "--overwrite"])
@@ -134,6 +142,9 @@ def pretext_scores(runs):
             folder = tt.pretext_folder(name, runs, number)
             if not (folder / run_folder.VAL_METRICS).is_file():
                 continue
+            if not (folder / run_folder.CONFIG).is_file():
+                raise ValueError(f"{folder} has its {run_folder.VAL_METRICS} but no {run_folder.CONFIG}: not a run "
+                                 "train.py finished; delete it and run the table again")
             metrics, config = (utils.load_json(folder / f) for f in (run_folder.VAL_METRICS, run_folder.CONFIG))
             score = {"run": folder.name, "epochs": config["epochs"], "seconds": metrics["train_seconds"]}
             if config.get("pretext", "jigsaw") == "jigsaw":
@@ -235,14 +246,17 @@ def main(argv=None):
                            source=functools.partial(tt.pretext_source, init))
             if cells_path.is_file():
                 cells += [{**c, "row": init} for c in tt.load_cells(cells_path, tt.SUMMARY_KEYS, scored=True)]
-        if not cells:
-            raise ValueError(f"no cell is measured in {args.runs}/cells: run the table without --collect first")
-        table.update(cells=cells, cpu=utils.cpu_description(), pretext=pretext_scores(args.runs),
+        # The pretext runs' scores are worth a table before the first cell is (they take hours).
+        pretext = pretext_scores(args.runs)
+        if not cells and not pretext:
+            raise ValueError(f"no pretext run or cell is measured in {args.runs}: run the table without --collect "
+                             "first")
+        table.update(cells=cells, cpu=utils.cpu_description(), pretext=pretext,
                      pretext_commands={tt.pretext_folder(name, args.runs, r).name:
                                        " ".join(pretext_command(name, args.runs, r))
                                        for name in PRETEXTS for r in range(tt.PRETEXT_RUNS)})
         utils.save_json(table, path)
-        print("\n\n".join(tables({"cells": cells, "pretext": table["pretext"]})))
+        print("\n\n".join(tables({"cells": cells, "pretext": pretext})))
 
     run_script("figures_table.py", work)
 

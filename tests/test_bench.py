@@ -670,7 +670,7 @@ def test_the_figures_pretext_tables_read_each_runs_held_out_scores(tmp_path):
 def test_the_figures_pretext_curve_shows_every_fifth_epoch_from_the_runs_log(tmp_path):
     from bench import figures_table
 
-    folder = tmp_path / "curve-jigsaw-unet-2x2"
+    folder = figures_table.curve_folder(tmp_path)
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     rows = [f"{e},0.1,{10.0 * (e + 1)},{e / 100},0.03,{0.25 + e / 100}" for e in range(12)]
@@ -682,6 +682,42 @@ def test_the_figures_pretext_curve_shows_every_fifth_epoch_from_the_runs_log(tmp
     assert lines[-1] == "| 10 | 9.0 % | 34.0 % | 100 |"
     with pytest.raises(ValueError, match="the pretext curve is not trained"):
         figures_table.pretext_curve(tmp_path / "elsewhere", collect=True)
+
+
+def test_the_figures_pretext_curve_is_pretext_run_0_while_the_budgets_agree(tmp_path, monkeypatch):
+    from bench import figures_table
+
+    assert figures_table.PRETEXT_CURVE_EPOCHS == figures_table.PRETEXT_EPOCHS
+    assert figures_table.curve_folder(tmp_path) == tmp_path / "jigsaw-unet-2x2"
+    trained = []
+    monkeypatch.setattr(figures_table, "run", lambda command: trained.append(command))
+    with pytest.raises(ValueError, match="the pretext curve is not trained"):  # the fake run writes no log
+        figures_table.pretext_curve(tmp_path, collect=False)
+    assert trained[0][:-2] == figures_table.pretext_command("jigsaw-unet-2x2", tmp_path)  # the study's own run
+    monkeypatch.setattr(figures_table, "PRETEXT_CURVE_EPOCHS", figures_table.PRETEXT_EPOCHS + 10)
+    assert figures_table.curve_folder(tmp_path) == tmp_path / "curve-jigsaw-unet-2x2"
+
+
+def test_the_figures_table_collects_the_pretext_runs_before_any_cell(tmp_path, capfd):
+    from bench import figures_table
+
+    args = ["--runs", str(tmp_path), "--json", str(tmp_path / "out.json"), "--collect"]
+    with pytest.raises(SystemExit) as stop:
+        figures_table.main(args)
+    assert str(stop.value.code) == (f"figures_table.py: error: no pretext run or cell is measured in {tmp_path}: "
+                                    "run the table without --collect first")
+    folder = tmp_path / "denoise-unet-2x2-seed1"
+    folder.mkdir()
+    (folder / "val_metrics.json").write_text(json.dumps({"train_seconds": 12.0, "val_loss": 0.04}))
+    with pytest.raises(SystemExit) as stop:
+        figures_table.main(args)
+    assert "denoise-unet-2x2-seed1 has its val_metrics.json but no config.json" in str(stop.value.code)
+    assert not (tmp_path / "out.json").exists()
+    (folder / "config.json").write_text(json.dumps({"epochs": 30, "pretext": "denoise"}))
+    figures_table.main(args)
+    assert "| denoise-unet-2x2-seed1 | 30 |  |  | 0.0400 | 12 |" in capfd.readouterr().out
+    results = json.loads((tmp_path / "out.json").read_text())
+    assert results["cells"] == [] and [s["run"] for s in results["pretext"]] == ["denoise-unet-2x2-seed1"]
 
 
 def test_the_figures_tables_appear_as_their_parts_are_measured():
