@@ -816,12 +816,34 @@ class SetEpoch(keras.callbacks.Callback):
         self.batches.epoch = epoch
 
 
+class Stopwatch(keras.callbacks.Callback):
+    """Logs ``seconds``: the run's wall time of training so far, validation included.
+
+    Args:
+        before: seconds the run had trained before this fit began (an interrupted run's,
+            continued with --resume), so that a resumed run counts its whole training.
+    """
+
+    def __init__(self, before=0.0):
+        super().__init__()
+        self.before, self.started = before, time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def elapsed(self):
+        """Seconds of training so far, the run's before this fit included."""
+        return self.before + time.perf_counter() - self.started
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["seconds"] = round(self.elapsed(), 1)
+
+
 class JigsawValidation(keras.callbacks.Callback):
     """After each epoch, solves the fixed validation puzzles and logs loss and metrics.
 
-    It adds ``val_loss``, ``val_exact``, ``val_pieces`` and ``seconds`` (wall time since
-    this fit began, validation included) to the epoch's logs, before the checkpoint, CSV
-    logger and progress bar read them.
+    It adds ``val_loss``, ``val_exact`` and ``val_pieces`` to the epoch's logs, before the
+    checkpoint, CSV logger and progress bar read them.
     """
 
     def __init__(self, digits, grid, sigma, seed, decode, batch_size, loss=DEFAULT_LOSS):
@@ -839,12 +861,8 @@ class JigsawValidation(keras.callbacks.Callback):
                                               self.sigma, self.batch_size, loss=self.loss)
         return loss
 
-    def on_train_begin(self, logs=None):
-        self.started = time.perf_counter()
-
     def on_epoch_end(self, epoch, logs=None):
         loss = self.score()
-        logs["seconds"] = round(time.perf_counter() - self.started, 1)
         logs["val_loss"] = loss
         logs["val_exact"] = self.metrics[self.decode]["exact"]
         logs["val_pieces"] = self.metrics[self.decode]["pieces"]

@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
@@ -254,6 +253,7 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
         JigsawValidation,
         PuzzleBatches,
         SetEpoch,
+        Stopwatch,
         build_network,
         make_strategy,
         worker_dataset,
@@ -283,14 +283,18 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     else:
         validation = JigsawValidation(val_images, grid, sigma, config["seed"], config["decode"], 256, config["loss"])
         val_data = None
-    callbacks = [SetEpoch(batches), *([validation] if validation else []), *logging_callbacks(folder, config, resume)]
-    started = time.perf_counter()
+    # A resumed run's seconds go on from its log's last epoch: train_seconds is the whole run's training.
+    logged = resume and (folder / run_folder.LOG).is_file()
+    before = (run_folder.read_log(folder).get("seconds") or [0.0])[-1] if logged else 0.0
+    stopwatch = Stopwatch(before)
+    callbacks = [SetEpoch(batches), *([validation] if validation else []), stopwatch,
+                 *logging_callbacks(folder, config, resume)]
     # PuzzleBatches already draws each epoch's order from (seed, epoch). Keras' own shuffle of
     # the batch order draws from Python's global random state, which a resumed run cannot
     # restore: it would train on the same batches in another order, to other weights.
     model.fit(train_data, epochs=config["epochs"], callbacks=callbacks, validation_data=val_data, verbose=verbose,
               shuffle=False, steps_per_epoch=None if train_data is batches else steps)
-    seconds = time.perf_counter() - started
+    seconds = stopwatch.elapsed()
     if denoise:
         metrics = {"val_loss": float(model.evaluate(*val_data, batch_size=256, verbose=0))}
     else:

@@ -290,11 +290,17 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
             train.train(**settings)
     partial = tmp_path / "run.partial"
     assert not (tmp_path / "run").exists() and (partial / "backup").is_dir()
-    assert len((partial / "log.csv").read_text().splitlines()) == 2  # header + epoch 0
+    header, first = (partial / "log.csv").read_text().splitlines()  # epoch 0 only
+    # As if the first epoch had taken 1000 s: the resumed run's seconds go on from there.
+    column = header.split(",").index("seconds")
+    first = ",".join("1000.0" if i == column else v for i, v in enumerate(first.split(",")))
+    (partial / "log.csv").write_text(f"{header}\n{first}\n")
 
     result = train.train(**{**settings, "epochs": 99}, resume=True)  # saved settings win
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["0", "1"]
+    trained = json.loads((tmp_path / "run" / "val_metrics.json").read_text())["train_seconds"]
+    assert 1000 < float(log[2].split(",")[column]) <= trained
     assert not partial.exists() and not (tmp_path / "run" / "backup").exists()
     assert 0.0 <= result["val"]["hungarian"]["exact"] <= 1.0
     # The same puzzles in the same order as a run that was never interrupted: the same weights.
