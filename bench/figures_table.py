@@ -23,7 +23,9 @@ training images it holds out (``curve_folder``: pretext run 0 of the 2x2 jigsaw 
 budgets agree, so that the study does not train the same command twice).
 
 Rows, cells files, resuming and the paired tables are the digit transfer table's
-(``bench.transfer_table``); the results go to bench/figures-transfer.json.
+(``bench.transfer_table``): stopped in the middle, the same command goes on, continuing an
+interrupted pretext run from its last epoch and measuring only the cells not yet measured.
+The results go to bench/figures-transfer.json.
 """
 
 import csv
@@ -116,8 +118,7 @@ def pretext_curve(runs, collect):
     """
     folder = curve_folder(runs)
     if not collect and not (folder / run_folder.CONFIG).is_file():
-        run([*pretext_command("jigsaw-unet-2x2", runs, epochs=PRETEXT_CURVE_EPOCHS, out=folder), "--quiet",
-             "--overwrite"])
+        tt.train_pretext(pretext_command("jigsaw-unet-2x2", runs, epochs=PRETEXT_CURVE_EPOCHS, out=folder))
     if not (folder / run_folder.LOG).is_file():
         raise ValueError(f"the pretext curve is not trained in {folder}: run --curve without --collect first")
     with open(folder / run_folder.LOG, newline="") as log:
@@ -235,7 +236,7 @@ def main(argv=None):
         for name in PRETEXTS:
             for extra, _ in ([] if args.collect or name not in rows else tt.by_pretext_run(name, args.seeds)):
                 if not (tt.pretext_folder(name, args.runs, extra["run"]) / run_folder.CONFIG).is_file():
-                    run([*pretext_command(name, args.runs, extra["run"]), "--quiet", "--overwrite"])
+                    tt.train_pretext(pretext_command(name, args.runs, extra["run"]))
         cells = []
         for init in rows:
             cells_path = tt.cells_file(init, "keypoints", MODES[0], args.runs)

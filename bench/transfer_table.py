@@ -155,6 +155,17 @@ def pretext_command(name, data, runs, run=0):
     return ["python", "train.py", "--data", data, *PRETEXTS[name], *seed, "--out", str(pretext_folder(name, runs, run))]
 
 
+def train_pretext(command):
+    """Runs a pretext run's train.py ``command`` (quiet): continues it if it was interrupted, else trains it anew.
+
+    A study of many pretext runs takes hours and may be stopped in the middle of one: its next
+    call goes on from the last epoch (``--resume``) rather than stopping at the interrupted run.
+    """
+    out = pathlib.Path(command[command.index("--out") + 1])
+    interrupted = (run_folder.staging_folder(out) / run_folder.CONFIG).is_file()
+    run([*command, "--quiet", "--resume" if interrupted else "--overwrite"])
+
+
 def transfer_command(init, task, mode, labels, seeds, data, runs, json=None, run=0, steps=None):
     """One transfer.py command line; it writes ``json`` (default: the cells file of the row).
 
@@ -661,7 +672,7 @@ def main(argv=None):
                 run_number = pretext_run["run"]
                 missing = not (pretext_folder(name, args.runs, run_number) / run_folder.CONFIG).is_file()
                 if args.retrain or missing:
-                    run([*pretext_command(name, args.data, args.runs, run_number), "--quiet", "--overwrite"])
+                    train_pretext(pretext_command(name, args.data, args.runs, run_number))
         cells, commands = [], {}
         for init, task, mode, labels in plan:
             for extra, seeds in by_pretext_run(init, args.seeds):

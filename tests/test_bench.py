@@ -690,12 +690,24 @@ def test_the_figures_pretext_curve_is_pretext_run_0_while_the_budgets_agree(tmp_
     assert figures_table.PRETEXT_CURVE_EPOCHS == figures_table.PRETEXT_EPOCHS
     assert figures_table.curve_folder(tmp_path) == tmp_path / "jigsaw-unet-2x2"
     trained = []
-    monkeypatch.setattr(figures_table, "run", lambda command: trained.append(command))
+    monkeypatch.setattr(transfer_table, "run", lambda command: trained.append(command))
     with pytest.raises(ValueError, match="the pretext curve is not trained"):  # the fake run writes no log
         figures_table.pretext_curve(tmp_path, collect=False)
     assert trained[0][:-2] == figures_table.pretext_command("jigsaw-unet-2x2", tmp_path)  # the study's own run
     monkeypatch.setattr(figures_table, "PRETEXT_CURVE_EPOCHS", figures_table.PRETEXT_EPOCHS + 10)
     assert figures_table.curve_folder(tmp_path) == tmp_path / "curve-jigsaw-unet-2x2"
+
+
+def test_a_pretext_run_interrupted_is_continued_not_trained_again(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(transfer_table, "run", lambda command: trained.append(command[-2:]))
+    command = ["python", "train.py", "--epochs", "30", "--out", str(tmp_path / "jigsaw-unet-2x2")]
+    transfer_table.train_pretext(command)
+    (tmp_path / "jigsaw-unet-2x2.partial").mkdir()
+    transfer_table.train_pretext(command)  # a folder without its config.json is no interrupted run
+    (tmp_path / "jigsaw-unet-2x2.partial" / "config.json").write_text("{}")
+    transfer_table.train_pretext(command)
+    assert trained == [["--quiet", "--overwrite"], ["--quiet", "--overwrite"], ["--quiet", "--resume"]]
 
 
 def test_the_figures_table_collects_the_pretext_runs_before_any_cell(tmp_path, capfd):
