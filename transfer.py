@@ -598,8 +598,8 @@ class Task:
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         rate = self.s["linear_learning_rate" if self.mode == "linear" else "learning_rate"]
         schedule = keras.optimizers.schedules.CosineDecay(rate, self.s["steps"])
-        # No XLA: compiling the step takes longer than the few hundred steps it would speed up.
-        trained.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, jit_compile=False)
+        trained.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss,
+                        jit_compile=jit_compile(keras.backend.backend()))
         batches = RandomBatches(x_train, y_train, self.s["batch_size"], self.s["steps"], self.seed, self.targets)
         best = keras.callbacks.EarlyStopping(patience=batches.epochs, restore_best_weights=True)
         trained.fit(batches, epochs=batches.epochs, validation_data=(x_val, y_val),
@@ -610,6 +610,16 @@ class Task:
             scores.update({f"val_{key}": value for key, value in held_out.items()
                            if key not in ("predictions", "pck_per_keypoint")})
         return scores
+
+
+def jit_compile(backend):
+    """Keras' ``jit_compile`` for a cell's training step under ``backend`` (``keras.backend.backend()``).
+
+    TensorFlow: no XLA, as Keras chooses on a CPU; on a GPU too, as compiling the step takes longer
+    than the few hundred steps it would speed up. Any other backend: Keras' own choice ("auto"),
+    since JAX's runs an uncompiled step op by op, many times slower.
+    """
+    return False if backend == "tensorflow" else "auto"
 
 
 def score(model, task, test):

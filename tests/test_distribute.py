@@ -241,3 +241,11 @@ def test_one_device_under_another_backend_needs_no_strategy(monkeypatch):
     assert model_utils.accelerator() is None
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["gpu:0", "gpu:1"])
     assert model_utils.accelerator() == "GPU, Keras jax backend"
+
+
+@pytest.mark.parametrize(("backend", "expected"), [("tensorflow", False), ("jax", "auto"), ("torch", "auto")])
+def test_a_cells_step_is_compiled_where_the_backend_needs_it(backend, expected):
+    """JAX's backend runs an uncompiled step op by op: a transfer cell leaves it Keras' own choice."""
+    import transfer
+
+    assert transfer.jit_compile(backend) == expected
