@@ -275,21 +275,32 @@ def measure(command_for, path, labels, seeds, retrain, group=None, source=None):
     ``command_for(labels, seeds, json=path, **extra)`` is the transfer.py command line;
     ``group(seeds)`` splits the seeds into ``[(extra, seeds)]``, one command each (by default
     one command for all, no extra); ``source`` is as for ``missing``. Each run writes its own
-    file, merged into the cells file once it ends, so a stopped run loses only its own cells.
+    file, ``path``'s stem plus ``.part.json``, cell by cell (transfer.py rewrites it after each);
+    it is merged into the cells file once the run ends, and a part file left by a stopped run is
+    merged before anything is measured, so a stopped run loses only the cell it was measuring.
     """
     group = group or (lambda chosen: [({}, chosen)])
+    part = path.with_name(path.stem + ".part.json")
     done = load_cells(path) if path.is_file() else []
-    todo = [(chosen_labels, part, extra)
+    if part.is_file():
+        done = merge_part(done, part, path)
+    todo = [(chosen_labels, run_seeds, extra)
             for chosen_labels, chosen_seeds in missing([] if retrain else done, labels, seeds, source)
-            for extra, part in group(chosen_seeds)]
+            for extra, run_seeds in group(chosen_seeds)]
     for chosen_labels, chosen_seeds, extra in todo:
-        part = path.with_name(path.stem + ".part.json")
         run(command_for(chosen_labels, chosen_seeds, json=part, **extra))
-        fresh = load_cells(part)
-        keys = {(str(cell["labels"]), cell["seed"]) for cell in fresh}  # a cells file holds one task and mode
-        done = [c for c in done if (str(c["labels"]), c["seed"]) not in keys] + fresh
-        utils.save_json(done, path)
-        part.unlink()
+        done = merge_part(done, part, path)
+
+
+def merge_part(done, part, path):
+    """``done`` with the cells of the part file ``part`` in place of those of the same labels and seed,
+    saved to the cells file ``path``; the part file is removed once they are saved. Returns the merged cells."""
+    fresh = load_cells(part)
+    keys = {(str(cell["labels"]), cell["seed"]) for cell in fresh}  # a cells file holds one task and mode
+    done = [c for c in done if (str(c["labels"]), c["seed"]) not in keys] + fresh
+    utils.save_json(done, path)
+    part.unlink()
+    return done
 
 
 def planned(args):

@@ -303,6 +303,30 @@ def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypat
     assert sorted(c["seed"] for c in utils.load_json(path)) == [0, 1, 2, 3, 4]
 
 
+def test_transfer_table_keeps_the_cells_a_stopped_run_measured(tmp_path, monkeypatch):
+    """transfer.py rewrites its part file after each cell: a study stopped mid-run keeps those cells on restart."""
+    path = tmp_path / "cells.json"
+    utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
+    utils.save_json([{"labels": 100, "mode": "linear", "seed": 1, "accuracy": 0.7}], tmp_path / "cells.part.json")
+    commands = []
+
+    def fake_run(command):  # stands for transfer.py: writes one cell per seed it was given
+        commands.append(command)
+        seeds = [int(seed) for seed in command[command.index("--seeds") + 1 : command.index("--json")]]
+        utils.save_json([{"labels": 100, "mode": "linear", "seed": seed, "accuracy": 0.6} for seed in seeds],
+                        command[command.index("--json") + 1])
+
+    monkeypatch.setattr(transfer_table, "run", fake_run)
+
+    def command_for(labels, seeds, json):
+        return ["transfer.py", "--labels", *labels, "--seeds", *map(str, seeds), "--json", str(json)]
+
+    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+    assert [command[command.index("--seeds") + 1 : command.index("--json")] for command in commands] == [["2"]]
+    assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.5), (1, 0.7), (2, 0.6)]
+    assert not (tmp_path / "cells.part.json").exists()
+
+
 def test_transfer_table_resumes_from_the_results_file_alone(tmp_path, monkeypatch):
     """A fresh clone has the results file but no runs folder: the cells it holds are read, not measured again,
     and a run restricted to one row keeps the other rows' cells in the results file."""
