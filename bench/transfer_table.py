@@ -313,8 +313,10 @@ def planned(args):
     return plan
 
 
-def summarise(cells):
+def summarise(cells, score=None):
     """``{(task, labels, mode, init): (mean, std, n, seconds, runs)}`` of the headline score over seeds.
+
+    ``score`` names another of the cells' scores to summarise (``"pck"``) in place of each task's headline.
 
     ``std`` is the sample standard deviation (n - 1).
 
@@ -323,23 +325,26 @@ def summarise(cells):
     """
     groups = {}
     for cell in cells:
-        score = cell[HEADLINE[cell["task"]]]
         key = (cell["task"], str(cell["labels"]), cell["mode"], cell["init"])
-        groups.setdefault(key, []).append((score, cell["seconds"], cell.get("pretrained")))
+        groups.setdefault(key, []).append((cell[score or HEADLINE[cell["task"]]], cell["seconds"],
+                                           cell.get("pretrained")))
     # The sample standard deviation (divided by n - 1), the convention readers assume; 0 for one seed.
     return {key: (float(np.mean([s for s, _, _ in v])), float(np.std([s for s, _, _ in v], ddof=min(1, len(v) - 1))),
                   len(v),
                   float(np.mean([t for _, t, _ in v])), len({run for _, _, run in v})) for key, v in groups.items()}
 
 
-def markdown(summary):
-    """One Markdown table per task: a row per initialisation, a column per (labels, mode)."""
+def markdown(summary, score_name=None):
+    """One Markdown table per task: a row per initialisation, a column per (labels, mode).
+
+    ``score_name`` ("PCK@0.1") follows the task in the header row when the summary is not of the headline score.
+    """
     seeds = max(value[2] for value in summary.values())
     tables = []
     for task in sorted({key[0] for key in summary}, key=TABLE_ORDER.index):
         inits = sorted({key[3] for key in summary if key[0] == task}, key=init_order)
         columns = sorted({key[1:3] for key in summary if key[0] == task}, key=column_order)
-        lines = [f"| {task}: initialisation | " + " | ".join(f"{n} {m}" for n, m in columns) + " |",
+        lines = [f"| {titled(task, score_name)}: initialisation | " + " | ".join(f"{n} {m}" for n, m in columns) + " |",
                  "|---|" + "---|" * len(columns)]
         for init in inits:
             cells = []
@@ -383,18 +388,19 @@ def baselines(row):
     return {against: names[0] for against, names in found.items() if names}
 
 
-def paired(cells):
+def paired(cells, score=None, score_name=None):
     """One Markdown table per task: each pretrained row minus the rows ``baselines`` names, seed by seed.
 
     Args:
         cells: transfer.py cells, each with its ``row`` (a name in ``INITS``).
+        score, score_name: as for ``summarise`` and ``markdown``: another score than the headline.
 
     Returns:
         The tables; a cell reads "+2.5 (4/5: -1.0..+6.0)": the mean difference of the headline score in
         points, at how many of the seeds both rows have the row is above, and the smallest and largest
         difference. "" when no two rows share a seed.
     """
-    scores = {(c["task"], str(c["labels"]), c["mode"], c["row"], c["seed"]): 100 * c[HEADLINE[c["task"]]]
+    scores = {(c["task"], str(c["labels"]), c["mode"], c["row"], c["seed"]): 100 * c[score or HEADLINE[c["task"]]]
               for c in cells}
     names = {c["row"]: c["init"] for c in cells}
     tables = []
@@ -414,10 +420,15 @@ def paired(cells):
                 if any(values):
                     lines.append(f"| {names[row]} | {against} | " + " | ".join(values) + " |")
         if lines:
-            tables.append("\n".join([f"| {task}, paired by seed: initialisation | minus | "
+            tables.append("\n".join([f"| {titled(task, score_name)}, paired by seed: initialisation | minus | "
                                      + " | ".join(f"{n} {m}" for n, m in columns) + " |",
                                      "|---|---|" + "---|" * len(columns), *lines]))
     return "\n\n".join(tables)
+
+
+def titled(task, score_name=None):
+    """A table's title in its header row: the task, and the score where it is not the task's headline."""
+    return f"{task}, {score_name}" if score_name else task
 
 
 def init_order(init):

@@ -524,9 +524,10 @@ def test_doc_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsy
     them there, so a page with one figure changed by hand comes back whole."""
     text = (ROOT / "docs" / "transfer.md").read_text()
     found = transfer_table.tables_of(text)
-    # classify, centres, pose, and each one's pairs; the page's figures study has its own two (bench.figures_table)
+    # classify, centres, pose, and each one's pairs; the page's figures study has its own four (bench.figures_table:
+    # OKS AP and PCK@0.1, each with its pairs)
     assert len([table for table in found if not table.startswith("| keypoints")]) == 6
-    assert len(found) == 8
+    assert len(found) == 10
     figure = re.search(r"^\| pose: initialisation .*\n.*\n\| .*?(\d+\.\d) ", text, re.M)
     page = tmp_path / "transfer.md"
     page.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
@@ -769,6 +770,28 @@ def test_the_figures_tables_appear_as_their_parts_are_measured():
     (table,) = figures_table.tables({"curve": curve})
     assert "| 300 | 20.0 | 70.0 | 50.0 % | 400 | a CPU |" in table
     assert "| 500 | 30.0 | 80.0 | 60.0 % | 60 | a GPU, Keras jax backend (host: a CPU) |" in table
+
+
+def test_the_figures_cells_make_oks_ap_and_pck_tables():
+    """OKS AP is the headline; PCK@0.1 gets its own summary and paired tables, read from each cell's ``pck``."""
+    from bench import figures_table
+
+    def cell(row, init, seed, ap, pck):
+        return {"row": row, "init": init, "task": "keypoints", "mode": "finetune", "labels": 100, "seed": seed,
+                "ap": ap, "pck": pck, "seconds": 1.0}
+
+    cells = [cell("scratch-unet-2x2", "scratch 2x2 unet", 0, 0.02, 0.30),
+             cell("scratch-unet-2x2", "scratch 2x2 unet", 1, 0.04, 0.40),
+             {**cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 0, 0.03, 0.36), "pretrained": "runs/jigsaw-unet-2x2"},
+             {**cell("jigsaw-unet-2x2", "jigsaw 2x2 unet", 1, 0.02, 0.38), "pretrained": "runs/jigsaw-unet-2x2-seed1"}]
+    ap, ap_pairs, pck, pck_pairs = figures_table.tables({"cells": cells})
+    assert ap.splitlines()[0] == "| keypoints: initialisation | 100 finetune |"
+    assert ap.splitlines()[2:] == ["| scratch 2x2 unet | 3.0 ± 1.4 |", "| jigsaw 2x2 unet | 2.5 ± 0.7 |"]
+    assert ap_pairs.splitlines()[2:] == ["| jigsaw 2x2 unet | random weights | -0.5 (1/2: -2.0..+1.0) |"]
+    assert pck.splitlines()[0] == "| keypoints, PCK@0.1: initialisation | 100 finetune |"
+    assert pck.splitlines()[2:] == ["| scratch 2x2 unet | 35.0 ± 7.1 |", "| jigsaw 2x2 unet | 37.0 ± 1.4 |"]
+    assert pck_pairs.splitlines()[0] == "| keypoints, PCK@0.1, paired by seed: initialisation | minus | 100 finetune |"
+    assert pck_pairs.splitlines()[2:] == ["| jigsaw 2x2 unet | random weights | +2.0 (1/2: -2.0..+6.0) |"]
 
 
 def test_the_figures_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypatch):
