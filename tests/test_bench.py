@@ -267,33 +267,43 @@ def test_transfer_table_measures_again_a_cell_from_another_pretext_run():
     assert transfer_table.pretext_source("scratch-unet-2x2", 2) is None
 
 
-def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypatch):
-    path = tmp_path / "cells.json"
-    utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
+def fake_transfer(monkeypatch):
+    """Stands for transfer.py in ``transfer_table.run``: writes one cell (accuracy 0.6) per seed it was given.
+
+    Returns the commands it was given, a list it appends to."""
     commands = []
 
-    def fake_run(command):  # stands for transfer.py: writes one cell per seed it was given
+    def fake_run(command):
         commands.append(command)
         seeds = [int(seed) for seed in command[command.index("--seeds") + 1 : command.index("--json")]]
         utils.save_json([{"labels": 100, "mode": "linear", "seed": seed, "accuracy": 0.6} for seed in seeds],
                         command[command.index("--json") + 1])
 
     monkeypatch.setattr(transfer_table, "run", fake_run)
-    def command_for(labels, seeds, json):
-        return ["transfer.py", "--labels", *labels, "--seeds", *map(str, seeds), "--json", str(json)]
+    return commands
 
-    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+
+def fake_transfer_command(labels, seeds, json):
+    """The transfer.py command line ``transfer_table.measure`` asks for (``command_for``)."""
+    return ["transfer.py", "--labels", *labels, "--seeds", *map(str, seeds), "--json", str(json)]
+
+
+def test_transfer_table_merges_new_seeds_into_the_cells_file(tmp_path, monkeypatch):
+    path = tmp_path / "cells.json"
+    utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
+    commands = fake_transfer(monkeypatch)
+    transfer_table.measure(fake_transfer_command, path, ["100"], [0, 1, 2], retrain=False)
     assert len(commands) == 1 and commands[0][commands[0].index("--seeds") + 1 :][:2] == ["1", "2"]
     assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.5), (1, 0.6), (2, 0.6)]
     assert not (tmp_path / "cells.part.json").exists()
-    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+    transfer_table.measure(fake_transfer_command, path, ["100"], [0, 1, 2], retrain=False)
     assert len(commands) == 1  # nothing left to measure
-    transfer_table.measure(command_for, path, ["100"], [0], retrain=True)  # redoes seed 0, keeps the others
+    transfer_table.measure(fake_transfer_command, path, ["100"], [0], retrain=True)  # redoes seed 0, keeps the others
     assert len(commands) == 2
     assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.6), (1, 0.6), (2, 0.6)]
 
     def command_from_run(labels, seeds, json, run):  # one command per pretext run
-        return [*command_for(labels, seeds, json), "--run", str(run)]
+        return [*fake_transfer_command(labels, seeds, json), "--run", str(run)]
 
     group = functools.partial(transfer_table.by_pretext_run, "jigsaw-unet-2x2")
     transfer_table.measure(command_from_run, path, ["100"], [0, 1, 2, 3, 4], retrain=False, group=group)
@@ -308,20 +318,8 @@ def test_transfer_table_keeps_the_cells_a_stopped_run_measured(tmp_path, monkeyp
     path = tmp_path / "cells.json"
     utils.save_json([{"labels": 100, "mode": "linear", "seed": 0, "accuracy": 0.5}], path)
     utils.save_json([{"labels": 100, "mode": "linear", "seed": 1, "accuracy": 0.7}], tmp_path / "cells.part.json")
-    commands = []
-
-    def fake_run(command):  # stands for transfer.py: writes one cell per seed it was given
-        commands.append(command)
-        seeds = [int(seed) for seed in command[command.index("--seeds") + 1 : command.index("--json")]]
-        utils.save_json([{"labels": 100, "mode": "linear", "seed": seed, "accuracy": 0.6} for seed in seeds],
-                        command[command.index("--json") + 1])
-
-    monkeypatch.setattr(transfer_table, "run", fake_run)
-
-    def command_for(labels, seeds, json):
-        return ["transfer.py", "--labels", *labels, "--seeds", *map(str, seeds), "--json", str(json)]
-
-    transfer_table.measure(command_for, path, ["100"], [0, 1, 2], retrain=False)
+    commands = fake_transfer(monkeypatch)
+    transfer_table.measure(fake_transfer_command, path, ["100"], [0, 1, 2], retrain=False)
     assert [command[command.index("--seeds") + 1 : command.index("--json")] for command in commands] == [["2"]]
     assert sorted((c["seed"], c["accuracy"]) for c in utils.load_json(path)) == [(0, 0.5), (1, 0.7), (2, 0.6)]
     assert not (tmp_path / "cells.part.json").exists()
