@@ -53,6 +53,8 @@ IMAGE_SIZE = 48
 TRAIN_IMAGES, TEST_IMAGES = 4000, 500
 PRETEXT_EPOCHS = 30
 PRETEXT_CURVE_EPOCHS = 30  # --curve: one 2x2 jigsaw run this long, scored on held-out figures each epoch
+# What the tables read from a cell besides its OKS AP: the summary's keys and the second score, PCK@0.1.
+CELL_KEYS = (*tt.SUMMARY_KEYS, "pck")
 # name -> train.py flags, the digit table's names (so its pairing rules apply).
 PRETEXTS = {
     "jigsaw-unet-2x2": ["--grid", "2", *network_flags("unet")],
@@ -249,7 +251,7 @@ def main(argv=None):
                            False, group=functools.partial(tt.by_pretext_run, init),
                            source=functools.partial(tt.pretext_source, init))
             if cells_path.is_file():
-                cells += [{**c, "row": init} for c in tt.load_cells(cells_path, tt.SUMMARY_KEYS, scored=True)]
+                cells += [{**c, "row": init} for c in tt.load_cells(cells_path, CELL_KEYS, scored=True)]
         # The pretext runs' scores are worth a table before the first cell is (they take hours).
         pretext = pretext_scores(args.runs)
         if not cells and not pretext:

@@ -396,7 +396,7 @@ def paired(cells, score=None, score_name=None):
         score, score_name: as for ``summarise`` and ``markdown``: another score than the headline.
 
     Returns:
-        The tables; a cell reads "+2.5 (4/5: -1.0..+6.0)": the mean difference of the headline score in
+        The tables; a cell reads "+2.5 (4/5: -1.0..+6.0)": the mean difference of the score in
         points, at how many of the seeds both rows have the row is above, and the smallest and largest
         difference. "" when no two rows share a seed.
     """

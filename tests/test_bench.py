@@ -792,6 +792,24 @@ def test_the_figures_cells_make_oks_ap_and_pck_tables():
     assert pck_pairs.splitlines()[2:] == ["| jigsaw 2x2 unet | random weights | +2.0 (1/2: -2.0..+6.0) |"]
 
 
+def test_the_figures_table_names_a_cell_without_its_pck(tmp_path):
+    """The tables read each cell's PCK@0.1 too: a cells file whose cell lacks it ends in one line, nothing written."""
+    from bench import figures_table
+
+    cell = {"init": "scratch 2x2 unet", "task": "keypoints", "mode": "finetune", "labels": 100, "seed": 0,
+            "seconds": 1.0, "ap": 0.02}
+    path = transfer_table.cells_file("scratch-unet-2x2", "keypoints", "finetune", tmp_path)
+    path.parent.mkdir()
+    utils.save_json([cell], path)
+    with pytest.raises(SystemExit) as stop:
+        figures_table.main(["--runs", str(tmp_path), "--json", str(tmp_path / "out.json"), "--collect"])
+    assert str(stop.value.code) == f"figures_table.py: error: {path}: cell 0 lacks pck, which a transfer.py cell has"
+    assert not (tmp_path / "out.json").exists()
+    utils.save_json([{**cell, "pck": 0.3}], path)
+    figures_table.main(["--runs", str(tmp_path), "--json", str(tmp_path / "out.json"), "--collect"])
+    assert [c["pck"] for c in utils.load_json(tmp_path / "out.json")["cells"]] == [0.3]
+
+
 def test_the_figures_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypatch):
     from bench import figures_table
 
