@@ -264,6 +264,12 @@ def staging_folder(out) -> pathlib.Path:
     return out.with_name(out.name + PARTIAL)
 
 
+def interrupted(out) -> bool:
+    """Whether the run ``out`` was stopped mid-training: its ``OUT.partial`` holds a config, so
+    ``--resume`` can go on (a staging folder without one is no run to resume)."""
+    return (staging_folder(out) / CONFIG).is_file()
+
+
 def check_out(out, overwrite=False, resume=False):
     """Checks ``--out`` before anything is written; returns ``(out, staging)`` paths.
 
@@ -279,7 +285,7 @@ def check_out(out, overwrite=False, resume=False):
     if out.exists() and not (out / CONFIG).is_file():
         # --overwrite deletes OUT: never let a typo (--out .) delete something else.
         raise ValueError(f"--overwrite replaces only a run folder (one holding {CONFIG}); {out} is not one")
-    if resume and not (staging / CONFIG).is_file():
+    if resume and not interrupted(out):
         raise FileNotFoundError(f"nothing to resume: {staging} holds no interrupted run")
     if not resume and staging.exists():
         raise ValueError(f"{staging} holds an interrupted run; pass --resume to continue it, or delete it")

@@ -317,7 +317,7 @@ def keypoint_test(scored, shape, channels, sigmas):
 def write_predictions(predictions, path):
     """Writes predictions in COCO's keypoint results format, whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(path.name + run_folder.PARTIAL)
+    staging = run_folder.staging_folder(path)
     staging.write_text(json.dumps(predictions))
     staging.replace(path)
 
@@ -330,7 +330,7 @@ def cell_name(cell):
 def save_cell(model, cell, folder):
     """Writes ``folder/<cell_name>/`` whole or not at all: the trained model and the cell (settings, scores)."""
     target = pathlib.Path(folder).expanduser() / cell_name(cell)
-    staging = target.with_name(target.name + run_folder.PARTIAL)
+    staging = run_folder.staging_folder(target)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     model.save(staging / MODEL)

@@ -106,7 +106,7 @@ def results(runs, num, seed, collect=False):
         if not (out / run_folder.CONFIG).is_file():
             if collect:
                 continue
-            resume = ["--resume"] if out.with_name(out.name + run_folder.PARTIAL).is_dir() else []
+            resume = ["--resume"] if run_folder.interrupted(out) else []
             subprocess.run(command + resume, check=True)
         metrics = out / "test-photographs.json"
         if not metrics.is_file():

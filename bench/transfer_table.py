@@ -162,8 +162,7 @@ def train_pretext(command):
     call goes on from the last epoch (``--resume``) rather than stopping at the interrupted run.
     """
     out = pathlib.Path(command[command.index("--out") + 1])
-    interrupted = (run_folder.staging_folder(out) / run_folder.CONFIG).is_file()
-    run([*command, "--quiet", "--resume" if interrupted else "--overwrite"])
+    run([*command, "--quiet", "--resume" if run_folder.interrupted(out) else "--overwrite"])
 
 
 def transfer_command(init, task, mode, labels, seeds, data, runs, json=None, run=0, steps=None):

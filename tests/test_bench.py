@@ -619,6 +619,28 @@ def test_photos_results_table_has_one_row_per_run_and_the_cpu():
     assert table[-1].startswith("| the CPU | a CPU |")
 
 
+@pytest.mark.parametrize("staged, resumed", [(False, False), (True, True)])
+def test_photos_results_continue_only_an_interrupted_run(tmp_path, monkeypatch, staged, resumed):
+    from bench import photos
+
+    (tmp_path / "crops" / "test").mkdir(parents=True)  # the crops are made: no photograph is cut
+    arch, grid = photos.RESULTS[0]
+    staging = tmp_path / f"{arch}-{grid}x{grid}.partial"
+    staging.mkdir()  # without its config.json a staging folder is no run to resume
+    if staged:
+        (staging / "config.json").write_text("{}")
+    commands = []
+
+    def stop(command, check):
+        commands.append(command)
+        raise KeyboardInterrupt  # the first train.py is all this test needs
+
+    monkeypatch.setattr(photos.subprocess, "run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        photos.results(tmp_path, num=10, seed=0)
+    assert ("--resume" in commands[0]) is resumed
+
+
 def test_cells_written_when_digit_centres_were_called_keypoints_read_as_centres():
     from bench import transfer_table
 
