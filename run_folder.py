@@ -259,7 +259,8 @@ def read_log(path) -> dict:
 
 # ------------------------------------------------------------ making a run folder
 def staging_folder(out) -> pathlib.Path:
-    """Where the run ``out`` lives while it trains: ``OUT.partial``."""
+    """Where ``out`` (a run folder, a saved cell, a results file) is written before it lands whole:
+    ``OUT.partial``, renamed to ``OUT`` once complete."""
     out = pathlib.Path(out)
     return out.with_name(out.name + PARTIAL)
 

@@ -621,14 +621,15 @@ def test_photos_results_table_has_one_row_per_run_and_the_cpu():
 
 @pytest.mark.parametrize("staged, resumed", [(False, False), (True, True)])
 def test_photos_results_continue_only_an_interrupted_run(tmp_path, monkeypatch, staged, resumed):
+    import run_folder
     from bench import photos
 
     (tmp_path / "crops" / "test").mkdir(parents=True)  # the crops are made: no photograph is cut
     arch, grid = photos.RESULTS[0]
-    staging = tmp_path / f"{arch}-{grid}x{grid}.partial"
+    staging = run_folder.staging_folder(tmp_path / f"{arch}-{grid}x{grid}")
     staging.mkdir()  # without its config.json a staging folder is no run to resume
     if staged:
-        (staging / "config.json").write_text("{}")
+        (staging / run_folder.CONFIG).write_text("{}")
     commands = []
 
     def stop(command, check):
