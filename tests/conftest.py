@@ -9,6 +9,14 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The project's own Python files, named by folder: never "everything under the root", which would take
+# in a virtual environment made inside the clone (the README's `python -m venv .venv`).
+PROJECT_FOLDERS = [".", ".ci", "bench", "sample", "tests"]
+
+
+def project_files(pattern="*.py", folders=PROJECT_FOLDERS, root=ROOT):
+    """The project's files matching ``pattern`` in ``folders`` of ``root`` (not their subfolders), sorted."""
+    return sorted(path for folder in folders for path in (root / folder).glob(pattern))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -127,6 +127,33 @@ def test_every_function_the_docs_name_exists(page):
     assert missing == []
 
 
+def readme_blocks():
+    """.ci/readme_blocks.py, the owner of which README blocks CI runs, loaded from its file (.ci is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_blocks", ROOT / ".ci" / "readme_blocks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_has_the_two_blocks_ci_runs(tmp_path):
+    """Set up and run, then set up and test: .ci/run runs exactly these, in a fresh clone."""
+    module = readme_blocks()
+    blocks = module.user_blocks((ROOT / "README.md").read_text())
+    assert len(blocks) == 2
+    assert "python train.py" in blocks[0] and "python -m pytest" in blocks[1]
+    module.main(ROOT / "README.md", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1-run.sh", "2-test.sh"]
+    assert (tmp_path / "2-test.sh").read_text() == blocks[1]
+
+
+def test_a_readme_without_its_two_blocks_is_refused(tmp_path):
+    (tmp_path / "README.md").write_text("# x\n\n```bash\npython -m venv .venv && . .venv/bin/activate\npytest\n```\n")
+    with pytest.raises(SystemExit, match="1 bash blocks begin with"):
+        readme_blocks().main(tmp_path / "README.md", tmp_path / "out")
+
+
 def test_the_readme_snippet_runs_as_written(monkeypatch):
     """The README's notebook snippet is the front page's promise of the library: it must run unchanged."""
     import matplotlib

@@ -8,13 +8,27 @@ import sys
 import tomllib
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, project_files
 
 import run_folder
 
 SCRIPTS = {"train", "evaluate", "transfer"}
 NOTEBOOK = ROOT / "notebooks" / "tutorial.ipynb"
-PROJECT_FILES = sorted(p for p in ROOT.rglob("*.py") if ".git" not in p.parts and "tests" not in p.parts)
+PROJECT_FILES = project_files(folders=[".", ".ci", "bench", "sample"])
+
+
+def test_project_files_are_the_tracked_ones_and_never_a_venv(tmp_path):
+    """The folder list names every Python file git tracks, and nothing a venv inside the clone adds."""
+    import subprocess
+
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "site.py").write_text("")
+    (tmp_path / "utils.py").write_text("")
+    assert project_files(root=tmp_path) == [tmp_path / "utils.py"]
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout: no list of tracked files to compare with")
+    assert [str(p.relative_to(ROOT)) for p in project_files()] == sorted(tracked.stdout.split())
 
 
 def imported_modules(code):
