@@ -24,7 +24,14 @@ A horizontal flip of a crop swaps the heatmaps of each left/right pair, found by
 **Scores.** A keypoint is read from its heatmap at the maximum, moved a quarter pixel towards
 the higher neighbour on each axis (as pose networks decode), and mapped back into the image.
 OKS AP (AP, AP50, AP75) is computed by ``pycocotools.cocoeval.COCOeval`` with ``iouType=
-"keypoints"``, COCO's official evaluator, not re-implemented; its per-keypoint sigmas are
+"keypoints"``, COCO's official evaluator, not re-implemented, against the file's own
+annotations of the scored images as written: OKS scales each keypoint's error by the
+annotation's ``area`` (COCO's is the segmentation's, far smaller than its box), and crowd
+instances and instances with no labelled keypoint are there for COCOeval to ignore as it does.
+Where the file leaves a field out, ``load`` fills it (``FILLED``) and counts it in
+``Keypoints.filled``: ``area`` from the box, ``w * h`` (more lenient than a segmentation's
+area); ``bbox`` around the labelled keypoints; ``iscrowd`` 0; ``num_keypoints`` counted. The
+per-keypoint sigmas are
 COCO's when the names are COCO's 17 (``COCO_SIGMAS``), else ``DEFAULT_OKS_SIGMA`` for every
 keypoint, or the user's. PCK@0.1: a labelled keypoint is correct within 0.1 of its box's
 longer side; overall and per keypoint.
@@ -53,6 +60,9 @@ COCO_SKELETON = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 
 COCO_SIGMAS = (0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087,
                0.087, 0.089, 0.089)
 DEFAULT_OKS_SIGMA = 0.067  # for other keypoint names: the mean of COCO's 17, rounded
+# The annotation fields COCOeval reads that a file may leave out, and what load() puts in their place.
+FILLED = {"area": "the box's w * h", "bbox": "the box around the labelled keypoints", "iscrowd": "0",
+          "num_keypoints": "the labelled keypoints, counted"}
 
 
 @dataclasses.dataclass
@@ -71,6 +81,10 @@ class Keypoints:
         boxes: ``(N, 4)`` float64 ``[x, y, w, h]`` boxes.
         keypoints: ``(N, K, 3)`` float64 ``[x, y, v]`` keypoints.
         skipped: instances skipped, by reason: ``{"no_labelled_keypoint": n, "crowd": n}``.
+        annotations: image id -> the file's annotations of the category in that image, crowd and
+            unlabelled ones too, as written but for the ``FILLED`` fields it left out: what
+            ``ground_truth`` scores against.
+        filled: how many annotations had each ``FILLED`` field filled in, ``{field: n}``.
     """
 
     path: pathlib.Path
@@ -84,6 +98,8 @@ class Keypoints:
     boxes: np.ndarray
     keypoints: np.ndarray
     skipped: dict
+    annotations: dict = dataclasses.field(default_factory=dict)
+    filled: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return len(self.ann_ids)
@@ -95,15 +111,18 @@ class Keypoints:
                                    boxes=self.boxes[index], keypoints=self.keypoints[index])
 
     def ground_truth(self) -> dict:
-        """This set's instances as a COCO dataset dict (what ``COCOeval`` scores against)."""
+        """What ``COCOeval`` scores this set against, as a COCO dataset dict: the file's own annotations.
+
+        The images of this set's instances, with the file's annotations in them as written
+        (``area``, ``iscrowd``, ``num_keypoints``): this set's instances, and the crowd and
+        unlabelled ones that COCOeval ignores. Labelled instances of those images outside this
+        set (another subset's) are left out. Scoring the whole file, or a subset made of whole
+        images, is so COCOeval run directly on the file (its images restricted to this set's).
+        """
         used = sorted(set(self.image_ids.tolist()))
-        annotations = []
-        for ann_id, image_id, box, points in zip(self.ann_ids, self.image_ids, self.boxes, self.keypoints,
-                                                 strict=True):
-            annotations.append({"id": int(ann_id), "image_id": int(image_id), "category_id": self.category_id,
-                                "bbox": box.tolist(), "area": float(box[2] * box[3]), "iscrowd": 0,
-                                "keypoints": points.reshape(-1).tolist(),
-                                "num_keypoints": int((points[:, 2] > 0).sum())})
+        scored = set(self.ann_ids.tolist())
+        annotations = [a for i in used for a in self.annotations.get(i, ())
+                       if a["id"] in scored or a["iscrowd"] or not a["num_keypoints"]]
         return {"images": [{"id": i, "file_name": self.images[i][0], "width": self.images[i][1],
                             "height": self.images[i][2]} for i in used],
                 "annotations": annotations,
@@ -165,6 +184,8 @@ def load(annotations, images=None) -> Keypoints:
             _fail(path, f"an image entry needs an id, a file_name, a width and a height: {str(image)[:200]}")
     k = len(names)
     skipped = {"no_labelled_keypoint": 0, "crowd": 0}
+    filled = dict.fromkeys(FILLED, 0)
+    written = {}  # image id -> the file's annotations there, for ground_truth
     rows = []
     for a in data["annotations"]:
         if not isinstance(a, dict) or a.get("category_id") not in ids:
@@ -179,6 +200,7 @@ def load(annotations, images=None) -> Keypoints:
         points = np.asarray(points, dtype=np.float64).reshape(k, 3)
         if not np.isin(points[:, 2], (0, 1, 2)).all():
             _fail(path, f"annotation {ann}: a visibility v must be 0, 1 or 2, got {sorted(set(points[:, 2]))}")
+        written.setdefault(int(a["image_id"]), []).append(_as_written(a, points, filled))
         if a.get("iscrowd"):
             skipped["crowd"] += 1
             continue
@@ -201,7 +223,24 @@ def load(annotations, images=None) -> Keypoints:
     return Keypoints(path, root, names, tuple(tuple(pair) for pair in category.get("skeleton") or ()),
                      int(category["id"]), images_by_id, np.array([r[1] for r in rows], np.int64),
                      np.array([r[0] for r in rows], np.int64), np.stack([r[2] for r in rows]),
-                     np.stack([r[3] for r in rows]), skipped)
+                     np.stack([r[3] for r in rows]), skipped, written, filled)
+
+
+def _as_written(annotation, points, filled):
+    """``annotation`` as COCOeval reads it: the file's fields, the ``FILLED`` ones it lacks filled in and counted."""
+    out = {key: annotation[key] for key in ("id", "image_id", "category_id") if key in annotation}
+    out["keypoints"] = points.reshape(-1).tolist()
+    defaults = {"bbox": lambda: _box_of(points) if (points[:, 2] > 0).any() else [0.0, 0.0, 0.0, 0.0],
+                "iscrowd": lambda: 0, "num_keypoints": lambda: int((points[:, 2] > 0).sum())}
+    for key, default in defaults.items():
+        if annotation.get(key) is None:
+            filled[key] += 1
+        out[key] = annotation[key] if annotation.get(key) is not None else default()
+    if annotation.get("area") is None:
+        filled["area"] += 1
+    out["area"] = float(annotation["area"]) if annotation.get("area") is not None else float(
+        out["bbox"][2] * out["bbox"][3])
+    return out
 
 
 def _box_of(points):

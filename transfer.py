@@ -266,7 +266,8 @@ def transfer(verbose=1, **settings):
                         "seconds": round(time.perf_counter() - started, 1), **where}
                 if s["task"] == "keypoints":
                     cell.update(annotations=str(s["annotations"]), names=list(x_train.names),
-                                scored_instances=len(scored), skipped=x_train.skipped)
+                                scored_instances=len(scored), skipped=x_train.skipped,
+                                filled=scored.filled)
                 results.append(cell)
                 if s["save"]:
                     save_cell(task.model, {**cell, "grid": config["grid"], "canvas": s["canvas"]}, s["save"])

@@ -80,6 +80,72 @@ def test_perfect_predictions_score_an_ap_of_one_and_shifted_ones_less(tmp_path):
     assert shifted["pck"] < 1.0  # 4.2 px off is more than a tenth of the 25 px box
 
 
+def cocoeval_on_the_file(path, predictions, names):
+    """COCO's evaluator run directly on an annotation file and a results list, as a user would run it."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(path))
+        evaluation = COCOeval(truth, truth.loadRes(predictions), iouType="keypoints")
+        evaluation.params.kpt_oks_sigmas = coco.oks_sigmas(names)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return [max(float(v), 0.0) for v in evaluation.stats[:3]]
+
+
+# Areas far below the boxes' (10 x 20 = 200, 25 x 20 = 500, ...), as COCO's segmentation areas are; a crowd
+# region over image 2 and an unlabelled instance, which COCOeval ignores.
+OWN_AREAS = [{"area": 60.0}, {"area": 90.0}, {"area": 300.0}, {"area": 40.0}]
+CROWD = {"id": 14, "image_id": 2, "category_id": 1, "bbox": [0, 0, 40, 20], "area": 500.0, "iscrowd": 1,
+         "keypoints": [0, 0, 0, 0, 0, 0], "num_keypoints": 0}
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.5, 3.0])
+def test_oks_ap_is_cocoeval_on_the_file_itself_not_on_box_areas(tmp_path, shift):
+    path = tiny_coco(tmp_path)
+    dataset = json.loads(path.read_text())
+    for annotation, own in zip(dataset["annotations"], OWN_AREAS, strict=True):
+        annotation.update(own)
+    dataset["annotations"].append(CROWD)
+    path.write_text(json.dumps(dataset))
+    keypoints = coco.load(path)
+    points = keypoints.keypoints[..., :2] + shift
+    predictions = coco.results(keypoints, points, np.full((3, 2), 0.9))
+    ours = coco.score(keypoints, points, np.full((3, 2), 0.9))
+    expected = cocoeval_on_the_file(path, predictions, keypoints.names)
+    assert [ours["ap"], ours["ap50"], ours["ap75"]] == pytest.approx(expected)
+    assert keypoints.filled == dict.fromkeys(coco.FILLED, 0)
+    if shift == 1.5:
+        # The same predictions scored on box areas: more lenient, the error the file's own areas avoid.
+        for annotation in dataset["annotations"]:
+            annotation["area"] = annotation["bbox"][2] * annotation["bbox"][3]
+        path.write_text(json.dumps(dataset))
+        assert cocoeval_on_the_file(path, predictions, keypoints.names)[0] > ours["ap"]
+
+
+def test_fields_a_file_leaves_out_are_filled_and_counted(tmp_path):
+    annotations = json.loads(tiny_coco(tmp_path).read_text())["annotations"]  # written without an area
+    del annotations[0]["num_keypoints"], annotations[1]["iscrowd"]
+    keypoints = coco.load(tiny_coco(tmp_path, annotations=annotations))
+    assert keypoints.filled == {"area": 4, "bbox": 0, "iscrowd": 1, "num_keypoints": 1}
+    truth = {a["id"]: a for a in keypoints.ground_truth()["annotations"]}
+    assert truth[10]["area"] == 20 * 30 and truth[10]["num_keypoints"] == 2 and truth[11]["iscrowd"] == 0
+    perfect = coco.score(keypoints, keypoints.keypoints[..., :2], np.ones((3, 2)))
+    assert perfect["ap"] == pytest.approx(1.0)
+
+
+def test_a_subset_is_scored_against_its_own_instances_only(tmp_path):
+    keypoints = coco.load(tiny_coco(tmp_path))
+    first = keypoints.subset([0])  # instance 10 of image 1; instance 11, there too, belongs to another subset
+    assert sorted(a["id"] for a in first.ground_truth()["annotations"]) == [10]
+    assert coco.score(first, first.keypoints[..., :2], np.ones((1, 2)))["ap"] == pytest.approx(1.0)
+
+
 def test_predictions_are_written_in_coco_results_format(tmp_path):
     keypoints = coco.load(tiny_coco(tmp_path))
     out = coco.results(keypoints, keypoints.keypoints[..., :2], np.full((3, 2), 0.5))
