@@ -120,7 +120,8 @@ def evaluate(
     images, shuffled, permutation, origin = make_puzzles(config, data, split, num, seed)
 
     # TensorFlow starts here, once the input is checked.
-    from model_utils import load_model, score_puzzles
+    from model_utils import load_model
+    from training import score_puzzles
 
     net = load_model(model_file)
     started = time.perf_counter()

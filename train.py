@@ -247,14 +247,13 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     """Builds the network and trains it in ``folder``; returns the final validation metrics."""
     import keras
 
-    from model_utils import (
-        KERAS_LOSSES,
+    from model_utils import KERAS_LOSSES, build_network
+    from training import (
         DenoiseBatches,
         JigsawValidation,
         PuzzleBatches,
         SetEpoch,
         Stopwatch,
-        build_network,
         make_strategy,
         worker_dataset,
     )

@@ -169,7 +169,8 @@ def best_rate(work, count, repeats=3):
 def bench_pipeline(x_train, quick):
     import keras
 
-    from model_utils import PuzzleBatches, build_unet
+    from model_utils import build_unet
+    from training import PuzzleBatches
 
     grid, batch_size = (2, 2), 128
     steps = 20 if quick else 120
@@ -359,7 +360,7 @@ def network(arch, grid, shape, channels=1):
 
 
 def bench_cost(x_train, quick):
-    from model_utils import PuzzleBatches
+    from training import PuzzleBatches
 
     steps, rounds = (4, 2) if quick else (25, 3)
     rows = []

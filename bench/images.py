@@ -87,7 +87,7 @@ def jpeg_files(folder, count, size):
 
 # ------------------------------------------------------------------------- 1. streaming
 def bench_streaming(workdir, quick):
-    from model_utils import PuzzleBatches
+    from training import PuzzleBatches
 
     grid, size, batch_size = (4, 4), 64, 128
     count = 1280 if quick else 6400
@@ -131,7 +131,7 @@ def bench_memory(workdir, quick):
 
 # ---------------------------------------------------------------------------- 3. colour
 def bench_colour(quick):
-    from model_utils import PuzzleBatches
+    from training import PuzzleBatches
 
     grid, size = (3, 3), 48
     steps, rounds = (4, 2) if quick else (20, 3)
@@ -173,7 +173,7 @@ def tf_data_batches(batches, calls):
 
 
 def bench_loader(workdir, quick):
-    from model_utils import PuzzleBatches
+    from training import PuzzleBatches
 
     grid, size, batch_size = (4, 4), 64, 128
     count = 640 if quick else 2560

@@ -117,14 +117,14 @@ def test_two_worker_processes_train_together_and_only_the_chief_writes_the_run(t
 TRAIN_TWO_EPOCHS = """
 import os
 import sys
-import model_utils
 import train
+import training
 
 if os.environ.get("DIE_AFTER_FIRST_EPOCH"):  # a fault: the process dies at once, with no clean-up, after epoch 0
     def die(self, epoch, logs=None):
         if epoch == 1:
             os._exit(3)
-    model_utils.SetEpoch.on_epoch_begin = die
+    training.SetEpoch.on_epoch_begin = die
 train.train(data="sample", grid=2, epochs=2, train_size=256, val_size=64, batch_size=64,
             strategy="multiworker", out=sys.argv[1], resume="--resume" in sys.argv, verbose=2)
 """
@@ -160,11 +160,11 @@ def test_two_workers_killed_after_an_epoch_resume_to_the_same_weights(tmp_path):
 TRAIN_ON_A_FOLDER = """
 import json, os, sys
 import data
-import model_utils
 import train
+import training
 
 decoded, making = [], {"epoch": None}  # every file this worker decodes, and the epoch of the batch it makes
-decode, share = data.ImageFiles.decode, model_utils.PuzzleBatches.share
+decode, share = data.ImageFiles.decode, training.PuzzleBatches.share
 data.ImageFiles.decode = lambda self, name: decoded.append([making["epoch"], name]) or decode(self, name)
 
 
@@ -176,7 +176,7 @@ def spy(self, epoch, *args):
         making["epoch"] = None
 
 
-model_utils.PuzzleBatches.share = spy
+training.PuzzleBatches.share = spy
 config = train.train(data=sys.argv[2], image_size=24, grid=2, epochs=1, batch_size=16, val_size=20,
                      strategy="multiworker", out=sys.argv[1], verbose=2)
 index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
@@ -230,17 +230,17 @@ def test_no_project_module_imports_tensorflow_when_imported():
 def test_one_device_under_another_backend_needs_no_strategy(monkeypatch):
     import keras
 
-    import model_utils
+    import training
 
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    strategy = model_utils.make_strategy("single")
-    assert isinstance(strategy, model_utils.OneDevice) and strategy.num_replicas_in_sync == 1
+    strategy = training.make_strategy("single")
+    assert isinstance(strategy, training.OneDevice) and strategy.num_replicas_in_sync == 1
     with strategy.scope():
         pass
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["cpu:0"])
-    assert model_utils.accelerator() is None
+    assert training.accelerator() is None
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["gpu:0", "gpu:1"])
-    assert model_utils.accelerator() == "GPU, Keras jax backend"
+    assert training.accelerator() == "GPU, Keras jax backend"
 
 
 @pytest.mark.parametrize(("backend", "expected"), [("tensorflow", False), ("jax", "auto"), ("torch", "auto")])

@@ -1,4 +1,4 @@
-"""model_utils: the U-Net's shapes, saving and loading, the training batches, scoring."""
+"""model_utils and training: the U-Net's shapes, saving and loading, the training batches, scoring."""
 
 import keras
 import numpy as np
@@ -6,6 +6,7 @@ import pytest
 from conftest import random_images
 
 import model_utils
+import training
 import utils
 
 # Every grid at the default depth on a size no grid divides runs in the fast subset; the rest is marked slow.
@@ -63,13 +64,13 @@ def test_saved_model_loads_without_custom_objects_and_gives_identical_outputs(tm
 
 def test_puzzle_batches_are_fixed_by_seed_epoch_and_index():
     images = random_images(50, 28, 28)
-    batches = model_utils.PuzzleBatches(images, (3, 3), sigma=2.5, batch_size=16, seed=1)
+    batches = training.PuzzleBatches(images, (3, 3), sigma=2.5, batch_size=16, seed=1)
     assert len(batches) == 4
     x, y = batches[3]
     assert x.shape == (2, 30, 30, 1) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     assert y.shape == (2, 30, 30, 9) and y.dtype == np.float32
     first = batches[0]
-    again = model_utils.PuzzleBatches(images, (3, 3), 2.5, 16, seed=1)[0]
+    again = training.PuzzleBatches(images, (3, 3), 2.5, 16, seed=1)[0]
     np.testing.assert_array_equal(first[0], again[0])
     batches.epoch = 1  # a new epoch: fresh shuffles
     assert not np.array_equal(first[0], batches[0][0])
@@ -80,7 +81,7 @@ def test_puzzle_batches_are_fixed_by_seed_epoch_and_index():
 
 def test_targets_decode_to_a_reassembly_of_the_batch_digits():
     images = random_images(20, 28, 28)
-    x, y = model_utils.PuzzleBatches(images, 4, sigma=1.75, batch_size=20, seed=0)[0]
+    x, y = training.PuzzleBatches(images, 4, sigma=1.75, batch_size=20, seed=0)[0]
     shuffled = np.round(x[..., 0] * 255).astype(np.uint8)
     reassembled = utils.reassemble(shuffled, utils.decode_heatmaps(y, 4), 4)
     # Each reassembled digit is one of the inputs (the batch order is shuffled).
@@ -101,7 +102,7 @@ def test_score_puzzles_of_a_perfect_model_is_perfect():
             Oracle.calls += 1
             return heatmaps[start : start + len(x)]
 
-    loss, metrics, first = model_utils.score_puzzles(
+    loss, metrics, first = training.score_puzzles(
         Oracle(), images, shuffled, permutation, (2, 2), 3.5, batch_size=4, loss="mse"
     )
     assert loss == pytest.approx(0.0, abs=1e-12)
@@ -339,8 +340,8 @@ def test_puzzle_batches_decode_image_files_as_they_would_read_an_array(tmp_path)
         Image.fromarray(image).save(tmp_path / f"{i:02d}.png")  # lossless: the same pixels come back
     files = data.open_images(tmp_path, image_size=24, grid=3).train  # 11 of the 12: one is the test image
     in_memory = files.load()
-    streamed = model_utils.PuzzleBatches(files, (3, 3), 2.0, batch_size=4, seed=5, gap=1, workers=2)
-    arrays = model_utils.PuzzleBatches(in_memory, (3, 3), 2.0, batch_size=4, seed=5, gap=1)
+    streamed = training.PuzzleBatches(files, (3, 3), 2.0, batch_size=4, seed=5, gap=1, workers=2)
+    arrays = training.PuzzleBatches(in_memory, (3, 3), 2.0, batch_size=4, seed=5, gap=1)
     for i in range(len(arrays)):
         for a, b in zip(streamed[i], arrays[i], strict=True):
             np.testing.assert_array_equal(a, b)
@@ -353,7 +354,7 @@ def test_puzzle_batches_decode_image_files_as_they_would_read_an_array(tmp_path)
 def test_the_parts_of_a_batch_are_the_batch(parts):
     """What each multi-worker replica makes (PuzzleBatches.share) is its slice of what one process makes."""
     images = random_images(40, 12, 12, channels=3)
-    batches = model_utils.PuzzleBatches(images, (2, 2), 1.5, batch_size=16, seed=3)
+    batches = training.PuzzleBatches(images, (2, 2), 1.5, batch_size=16, seed=3)
     batches.epoch = 1
     for index in range(len(batches)):
         x, y = batches[index]

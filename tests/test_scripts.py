@@ -274,8 +274,8 @@ def test_existing_run_folder_is_kept_unless_overwrite(trained_run, tmp_path):
 
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
-    import model_utils
     import train
+    import training
 
     def interrupt_second_epoch(self, epoch, logs=None):
         if epoch == 1:
@@ -285,7 +285,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
         data="sample", train_size=128, val_size=32, epochs=2, batch_size=64, out=str(tmp_path / "run"), verbose=0
     )
     with monkeypatch.context() as patch:
-        patch.setattr(model_utils.SetEpoch, "on_epoch_begin", interrupt_second_epoch)
+        patch.setattr(training.SetEpoch, "on_epoch_begin", interrupt_second_epoch)
         with pytest.raises(KeyboardInterrupt):
             train.train(**settings)
     partial = tmp_path / "run.partial"
