@@ -246,7 +246,8 @@ def transfer(verbose=1, **settings):
         test = test_set(s["task"], config["grid"], s["canvas"], x_test, y_test)
 
     # TensorFlow starts here, once the input is checked.
-    from model_utils import accelerator, load_model
+    from model_utils import load_model
+    from training import accelerator
 
     pretrained = load_model(model_file) if model_file else None
     # A cell's seconds mean something only beside the CPU (and the accelerator, if any) that spent them.
@@ -573,7 +574,7 @@ class Task:
         """Trains the cell and scores it on the test set."""
         import keras
 
-        from model_utils import RandomBatches, SetEpoch
+        from training import RandomBatches, SetEpoch
 
         self.body, head = self.build()
         inputs = keras.Input(self.body.input.shape[1:])

@@ -239,7 +239,7 @@ def test_transfer_runs_pretrained_control_and_scratch_cells(pretext_runs, tmp_pa
 
 
 def test_random_batches_are_full_and_refuse_batches_past_the_end():
-    from model_utils import RandomBatches
+    from training import RandomBatches
 
     batches = RandomBatches(np.arange(90)[:, None], np.arange(90), batch_size=16, steps=120, seed=0)
     assert (batches.epochs, len(batches)) == (3, 40)
@@ -271,7 +271,7 @@ def test_every_training_step_sees_a_full_batch_of_its_epoch(monkeypatch, arch, t
     oneDNN's convolution gradients reject (AVX-512 CPUs) and Eigen trains on as no data.
     """
     import transfer
-    from model_utils import RandomBatches
+    from training import RandomBatches
 
     seen = []
     getitem = RandomBatches.__getitem__
@@ -593,7 +593,7 @@ def test_a_body_trained_on_colour_photos_of_another_size_fine_tunes_on_digits(tm
 @pytest.fixture(scope="module")
 def figure_sets(tmp_path_factory):
     """Two small generated pose sets in COCO's format: 40 training images and 12 test images, 48 px."""
-    from bench import figures
+    from sample import figures
 
     root = tmp_path_factory.mktemp("figures")
     return figures.write(root / "train", 40, seed=0, size=48), figures.write(root / "test", 12, seed=1, size=48)
