@@ -4,7 +4,7 @@
     python -m bench.figures_table --runs runs/figures               # the sets, the pretext runs, then every cell
     python -m bench.figures_table --runs runs/figures --collect     # the tables from the cells measured
 
-(Run from the repository root.) The figures come from ``bench.figures``: ``TRAIN_IMAGES``
+(Run from the repository root.) The figures come from ``sample.figures``: ``TRAIN_IMAGES``
 images (``--seed 0``) to pretrain and fine-tune on, ``TEST_IMAGES`` others (``--seed 1``) to
 score on, written into RUNS/train and RUNS/test. The pretext runs train the original U-Net
 on the training images without their labels (``train.py --data RUNS/train/images
@@ -69,6 +69,24 @@ SEEDS = [0, 1, 2, 3, 4]
 STEPS = 300  # see the budgets above
 CURVE, CURVE_LABELS = [300, 400, 1000], "1000"
 RESULTS_JSON = ROOT / "bench" / "figures-transfer.json"
+BOX_AREA_AP = "box-area OKS AP"
+
+
+def ap_name(cells):
+    """The AP's name in the tables of ``cells``: ``None`` (OKS AP) or ``BOX_AREA_AP``.
+
+    transfer.py scores OKS against the annotation file's own areas, and its cells say how many
+    fields it had to fill in (``filled``). Cells without ``filled`` were scored before it did, on
+    their boxes' ``w * h``: a more lenient AP, named so in every table until they are measured again.
+
+    Raises:
+        ValueError: if some cells were scored one way and some the other.
+    """
+    scored_on_file = {"filled" in cell for cell in cells}
+    if len(scored_on_file) > 1:
+        raise ValueError("the figures' cells mix APs scored on box areas with APs scored on the file's own areas: "
+                         "measure the study again into a new results file (--json) and runs folder (--runs)")
+    return None if scored_on_file == {True} else BOX_AREA_AP
 
 
 def get_args(argv=None):
@@ -92,7 +110,7 @@ def sets(runs):
     for name, num, seed in (("train", TRAIN_IMAGES, 0), ("test", TEST_IMAGES, 1)):
         path = runs / name / "keypoints.json"
         if not path.is_file():
-            run(["python", "-m", "bench.figures", "--out", str(path.parent), "--num", str(num), "--seed", str(seed)])
+            run(["python", "-m", "sample.figures", "--out", str(path.parent), "--num", str(num), "--seed", str(seed)])
         files.append(path)
     return files
 
@@ -186,12 +204,16 @@ def curve(runs, collect):
     path = pathlib.Path(runs) / "cells" / "curve-scratch-unet-2x2-keypoints-finetune.json"
     command_for = functools.partial(transfer_command, "scratch-unet-2x2", [CURVE_LABELS], [0], runs)
     cells = tt.measure_curve(path, CURVE, command_for, collect=collect)
-    return cells, curve_markdown(cells)
+    return cells, curve_markdown(cells, ap_name(cells))
 
 
-def curve_markdown(cells):
-    """The curve's table: one row per budget, scored on the held-out tenth of the labelled training figures."""
-    lines = ["| steps | validation OKS AP | AP50 | PCK@0.1 | seconds | measured on |", "|---|---|---|---|---|---|"]
+def curve_markdown(cells, name=None):
+    """The curve's table: one row per budget, scored on the held-out tenth of the labelled training figures.
+
+    ``name`` is the AP's (``ap_name``): ``None`` for OKS AP on the file's own areas.
+    """
+    lines = [f"| steps | validation {name or 'OKS AP'} | AP50 | PCK@0.1 | seconds | measured on |",
+             "|---|---|---|---|---|---|"]
     lines += [f"| {c['steps']:,} | {100 * c['val_ap']:.1f} | {100 * c['val_ap50']:.1f} | {100 * c['val_pck']:.1f} % | "
               f"{c['seconds']:.0f} | {measured_on(c)} |" for c in cells]
     return "\n".join(lines)
@@ -206,12 +228,13 @@ def tables(results):
     """The study's Markdown tables from its results file: as far as it is measured, each once its part is."""
     found = []
     if results.get("curve"):
-        found.append(curve_markdown(results["curve"]))
+        found.append(curve_markdown(results["curve"], ap_name(results["curve"])))
     if results.get("pretext_curve"):
         found.append(pretext_curve_markdown(results["pretext_curve"]))
     if results.get("cells"):
         cells = results["cells"]
-        found += tt.tables_of(tt.markdown(tt.summarise(cells)) + "\n\n" + tt.paired(cells))
+        name = ap_name(cells)
+        found += tt.tables_of(tt.markdown(tt.summarise(cells), name) + "\n\n" + tt.paired(cells, score_name=name))
         # OKS AP sits near its floor with 100 labels at this budget: PCK@0.1 tells the rows apart there.
         found += tt.tables_of(tt.markdown(tt.summarise(cells, "pck"), "PCK@0.1") + "\n\n"
                               + tt.paired(cells, "pck", "PCK@0.1"))

@@ -6,7 +6,7 @@
     python -m bench.transfer_table --data path/to/mnist.npz --tasks pose --only scratch-unet-2x2 \
         jigsaw-unet-2x2 jigsaw-unet-2x2-gap denoise-unet-2x2 --labels 100     # digit pose, the U-Net
     python -m bench.transfer_table --data path/to/mnist.npz --curve           # the pose budget's curve
-    python -m bench.transfer_table --collect --readme docs/transfer.md       # the study's tables, refreshed
+    python -m bench.transfer_table --collect                                 # the study's tables, refreshed
 
 First the pretext runs (train.py): the plain piece transformer's jigsaw at 2x2, 3x3 and
 4x4, the original U-Net's at 2x2 (with and without its shortcut, ``--gap``), 3x3 and 4x4,
@@ -19,9 +19,9 @@ the same architecture with random weights. A pretext run folder, or a cell alrea
 row's cells file (same labels and seed, started from the pretext run of its seed), is read,
 not redone (--retrain redoes them): adding seeds runs only the new ones. Everything runs
 one job at a time. The table is written as JSON (--json, default bench/transfer.json),
-printed as Markdown for docs/transfer.md (then each pretrained row minus random weights, the
-denoising control and its other baselines, paired by seed; ``--readme docs/transfer.md`` writes the
-tables into it), and plotted (--plot, default sample/transfer.png).
+printed as Markdown (then each pretrained row minus random weights, the denoising control and
+its other baselines, paired by seed; ``python -m bench.tables`` writes them into
+docs/transfer-tables.md), and plotted (--plot, default sample/transfer.png).
 
 The JSON names each cell's row, and a row whose cells file is missing (a fresh clone, a
 runs folder lost with its machine) starts from the JSON's cells of that row. A pretext run
@@ -44,7 +44,6 @@ import tasks
 import utils
 from bench.bench import network_flags
 from bench.grids import ROOT, run
-from bench.tables import with_tables
 from cli import CleanArgumentParser, run_script
 
 # The piece transformer the table measures: pieces straight into one linear map, no attention
@@ -139,9 +138,6 @@ def get_args(argv=None):
     parser.add_argument("--curve", action="store_true",
                         help=f"measure only the pose budget's curve: the random-init U-Net fine-tuned on every "
                              f"labelled digit for {', '.join(map(str, CURVE))} steps, seed 0")
-    parser.add_argument("--readme", help="also write the printed tables into this Markdown file (docs/transfer.md), "
-                                         "each "
-                                         "in place of the table there with the same header row")
     return parser.parse_args(argv)
 
 
@@ -732,17 +728,9 @@ def main(argv=None):
                      transfer_commands={**table.get("transfer_commands", {}), **commands})
         summary = summarise(cells)
         printed = markdown(summary) + (f"\n\n{pairs}" if (pairs := paired(cells)) else "")
-        # A README that cannot take the tables stops the run before anything is written.
-        try:
-            readme = with_tables(tables_of(printed), args.readme) if args.readme else None
-        except (ValueError, FileNotFoundError) as err:
-            raise type(err)(f"--readme {err}") from None
         utils.save_json(table, path)
         plot(summary, args.plot)
         print(printed)
-        if readme is not None:
-            with utils.atomic_path(args.readme) as tmp:
-                tmp.write_text(readme)
 
     run_script("transfer_table.py", work)
 

@@ -5,7 +5,6 @@ No benchmark figure is asserted here: figures live in bench/results.json and the
 
 import functools
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -508,47 +507,24 @@ def test_transfer_figure_draws_at_most_four_lines_a_panel_and_every_row_somewher
     figures[0].clf()
 
 
-def collect_into(readme, tmp_path):
-    """Runs ``--collect --readme readme`` on bench/transfer.json restored into an empty runs folder (a fresh clone)."""
+def collect(tmp_path):
+    """Runs ``--collect`` on bench/transfer.json restored into an empty runs folder (a fresh clone)."""
     results = tmp_path / "transfer.json"
     shutil.copyfile(ROOT / "bench" / "transfer.json", results)
     transfer_table.main(["--collect", "--runs", str(tmp_path / "runs"), "--json", str(results),
-                         "--plot", str(tmp_path / "transfer.png"), "--readme", str(readme)])
+                         "--plot", str(tmp_path / "transfer.png")])
 
 
 def test_doc_transfer_tables_are_the_ones_the_results_file_makes(tmp_path, capsys):
-    """Each table of docs/transfer.md's study is, row for row, what `--collect` prints from
-    bench/transfer.json, so no figure there can drift from the cells that made it; and `--readme` puts
-    them there, so a page with one figure changed by hand comes back whole."""
-    text = (ROOT / "docs" / "transfer.md").read_text()
+    """Each table of docs/transfer-tables.md is, row for row, what `--collect` prints from bench/transfer.json,
+    so no figure there can drift from the cells that made it (bench.tables writes them there)."""
+    text = (ROOT / "docs" / "transfer-tables.md").read_text()
     found = transfer_table.tables_of(text)
-    # classify, centres, pose, and each one's pairs; the page's figures study has its own four (bench.figures_table:
-    # OKS AP and PCK@0.1, each with its pairs)
-    assert len([table for table in found if not table.startswith("| keypoints")]) == 6
-    assert len(found) == 10
-    figure = re.search(r"^\| pose: initialisation .*\n.*\n\| .*?(\d+\.\d) ", text, re.M)
-    page = tmp_path / "transfer.md"
-    page.write_text(text[:figure.start(1)] + "0.0" + text[figure.end(1):])
-    collect_into(page, tmp_path)
+    assert len(found) == 6  # classify, centres, pose, and each one's pairs
+    collect(tmp_path)
     printed = transfer_table.tables_of(capsys.readouterr().out)
     assert len(printed) == 6 and all(f"\n{table}\n" in text for table in printed)
-    assert page.read_text() == text
-
-
-def test_transfer_table_readme_without_a_table_stops_before_writing(tmp_path):
-    """A README that lacks a place for one of the tables ends in one line naming it, and nothing is written."""
-    text = (ROOT / "docs" / "transfer.md").read_text()
-    readme = tmp_path / "transfer.md"
-    readme.write_text(text.replace("| centres: initialisation |", "| centre: initialisation |"))
-    with pytest.raises(SystemExit) as stop:
-        collect_into(readme, tmp_path)
-    message = str(stop.value.code)
-    assert message.startswith(f"transfer_table.py: error: --readme {readme}: no table there has the header row "
-                              "| centres: initialisation |") and "\n" not in message
-    assert not (tmp_path / "transfer.png").exists()
     assert (tmp_path / "transfer.json").read_text() == (ROOT / "bench" / "transfer.json").read_text()
-    with pytest.raises(SystemExit, match="no such file"):
-        collect_into(tmp_path / "missing.md", tmp_path)
 
 
 @pytest.mark.parametrize("ratio, verdict", [(1.05, "met"), (1.2, "**not met**")])
@@ -585,7 +561,7 @@ def test_images_table_says_whether_the_loader_train_py_uses_is_the_fastest(tf_da
 def test_the_tf_data_loader_feeds_exactly_train_py_batches(tmp_path):
     import data
     from bench import images
-    from model_utils import PuzzleBatches
+    from training import PuzzleBatches
 
     images.write_folder(tmp_path, 10, 32, "jpg")
     files = data.ImageFiles(tmp_path, data.list_images(tmp_path)[0], (32, 32), 3)
@@ -799,7 +775,7 @@ def test_the_figures_cells_make_oks_ap_and_pck_tables():
 
     def cell(row, init, seed, ap, pck):
         return {"row": row, "init": init, "task": "keypoints", "mode": "finetune", "labels": 100, "seed": seed,
-                "ap": ap, "pck": pck, "seconds": 1.0}
+                "ap": ap, "pck": pck, "seconds": 1.0, "filled": {"area": 0}}
 
     cells = [cell("scratch-unet-2x2", "scratch 2x2 unet", 0, 0.02, 0.30),
              cell("scratch-unet-2x2", "scratch 2x2 unet", 1, 0.04, 0.40),
@@ -813,6 +789,18 @@ def test_the_figures_cells_make_oks_ap_and_pck_tables():
     assert pck.splitlines()[2:] == ["| scratch 2x2 unet | 35.0 ± 7.1 |", "| jigsaw 2x2 unet | 37.0 ± 1.4 |"]
     assert pck_pairs.splitlines()[0] == "| keypoints, PCK@0.1, paired by seed: initialisation | minus | 100 finetune |"
     assert pck_pairs.splitlines()[2:] == ["| jigsaw 2x2 unet | random weights | +2.0 (1/2: -2.0..+6.0) |"]
+
+
+def test_figures_cells_scored_on_box_areas_are_named_so_and_never_mixed():
+    """Cells from before OKS was scored on the file's own areas (no ``filled``) get a box-area AP header."""
+    from bench import figures_table
+
+    cell = {"row": "scratch-unet-2x2", "init": "scratch 2x2 unet", "task": "keypoints", "mode": "finetune",
+            "labels": 100, "seed": 0, "ap": 0.02, "pck": 0.3, "seconds": 1.0}
+    ap = figures_table.tables({"cells": [cell, {**cell, "seed": 1}]})[0]
+    assert ap.splitlines()[0] == "| keypoints, box-area OKS AP: initialisation | 100 finetune |"
+    with pytest.raises(ValueError, match="mix APs scored on box areas"):
+        figures_table.tables({"cells": [cell, {**cell, "seed": 1, "filled": {"area": 0}}]})
 
 
 def test_the_figures_table_names_a_cell_without_its_pck(tmp_path):

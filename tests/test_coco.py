@@ -200,7 +200,7 @@ def test_missing_images_are_named_with_their_count(tmp_path):
 
 
 def test_the_figure_generator_writes_the_same_coco_set_for_the_same_seed(tmp_path):
-    from bench import figures
+    from sample import figures
 
     first = figures.write(tmp_path / "a", 12, seed=3, size=64)
     again = figures.write(tmp_path / "b", 12, seed=3, size=64)
@@ -217,7 +217,7 @@ def test_the_figure_generator_writes_the_same_coco_set_for_the_same_seed(tmp_pat
 
 
 def test_generated_figures_leave_the_frame_and_cover_each_other_sometimes():
-    from bench import figures
+    from sample import figures
 
     visibility = np.concatenate([figure["keypoints"][:, 2] for seed in range(40)
                                  for figure in figures.make_image([0, seed], 64)[1]])

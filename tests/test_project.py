@@ -82,6 +82,28 @@ def test_library_modules_import_one_way():
     assert import_cycle(library_imports()) is None, f"import cycle: {' -> '.join(import_cycle(library_imports()))}"
 
 
+def bench_imports():
+    """Each bench module -> the bench modules it imports (``from bench import x``, ``from bench.x import y``)."""
+    names = {p.stem for p in project_files(folders=["bench"])} - {"__init__"}
+    graph = {}
+    for name in names:
+        tree = ast.parse((ROOT / "bench" / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "bench":
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bench."):
+                found.add(node.module.split(".")[1])
+        graph[name] = found & names - {name}
+    return graph
+
+
+def test_bench_modules_import_one_way():
+    graph = bench_imports()
+    assert graph["tables"], "bench.tables imports the modules that make the tables: the graph is read wrong"
+    assert import_cycle(graph) is None, f"import cycle in bench/: {' -> '.join(import_cycle(graph))}"
+
+
 def test_import_cycle_finds_a_cycle():
     assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None

@@ -1,8 +1,8 @@
 """Articulated figures: a generated pose set in COCO's person-keypoints format, to try transfer.py on.
 
-    python -m bench.figures --out figures/train --num 2000 --seed 0     # OUT/keypoints.json, OUT/images/*.jpg
-    python -m bench.figures --out figures/test --num 500 --seed 1
-    python -m bench.figures --picture docs/figures.png                 # a few images, keypoints drawn
+    python -m sample.figures --out figures/train --num 2000 --seed 0     # OUT/keypoints.json, OUT/images/*.jpg
+    python -m sample.figures --out figures/test --num 500 --seed 1
+    python -m sample.figures --picture docs/figures.png                 # a few images, keypoints drawn
 
 No real pose set can be downloaded on the machines this project is measured on, so this
 generator makes the closest thing to person crops it can: 2-D human-like figures with COCO's
@@ -252,7 +252,7 @@ def write(out, num, seed=0, size=SIZE):
                                 "keypoints": [round(float(v), 2) if j % 3 < 2 else int(v)
                                               for j, v in enumerate(points.reshape(-1))],
                                 "num_keypoints": int((points[:, 2] > 0).sum())})
-    dataset = {"info": {"description": f"articulated figures, python -m bench.figures --num {num} --seed {seed}"},
+    dataset = {"info": {"description": f"articulated figures, python -m sample.figures --num {num} --seed {seed}"},
                "images": images, "annotations": annotations,
                "categories": [{"id": 1, "name": "person", "supercategory": "person",
                                "keypoints": list(coco.COCO_KEYPOINTS),
@@ -281,7 +281,7 @@ def picture(path, seed=0, count=8):
                 shown = points[:, 2] == v
                 ax.scatter(points[shown, 0], points[shown, 1], s=10, linewidths=0.8, **style)
         ax.set_axis_off()
-    fig.suptitle("Articulated figures (python -m bench.figures): keypoints filled where visible, hollow where "
+    fig.suptitle("Articulated figures (python -m sample.figures): keypoints filled where visible, hollow where "
                  "covered", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
