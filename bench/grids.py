@@ -92,7 +92,7 @@ def run_row(name, data, runs, retrain):
         started = time.perf_counter()
         run([*train, "--quiet", "--overwrite"])
         wall = time.perf_counter() - started
-        utils.save_json({"wall_seconds": round(wall, 1)}, folder / "wall.json")
+        utils.save_json({"wall_seconds": round(wall, 1), "cpu": utils.cpu_description()}, folder / "wall.json")
         run(evaluate)
     test = utils.load_json(folder / run_folder.METRICS)
     val = utils.load_json(folder / run_folder.VAL_METRICS)
@@ -102,6 +102,7 @@ def run_row(name, data, runs, retrain):
         **{key: test[key] for key in utils.METRIC_NAMES},
         "train_seconds": val["train_seconds"],
         "wall_seconds": utils.load_json(folder / "wall.json")["wall_seconds"],
+        "cpu": utils.load_json(folder / "wall.json").get("cpu", "not recorded"),
         "parameters": val["parameters"],
         "train_command": " ".join(train),
         "evaluate_command": " ".join(evaluate),

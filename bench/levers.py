@@ -57,7 +57,7 @@ def markdown(levers, threads):
     for name, verdict in KEPT.items():
         row = levers[name]
         lines.append(f"| {name} | {row['digits_per_s']:,.0f} | {row['ratio']:.2f}x | {verdict} |")
-    settings = [name for name in threads if name != "command"]
+    settings = [name for name in threads if name not in RECORD_KEYS]
     lines.append(f"| TensorFlow threads: {' / '.join(settings[1:])} vs {settings[0]} | "
                  + " / ".join(f"{threads[name]['digits_per_s']:,.0f}" for name in settings[1:])
                  + f" vs {threads[settings[0]]['digits_per_s']:,.0f} | "
@@ -70,7 +70,8 @@ def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32
     """Returns a function that trains one round and returns digits/s."""
     import keras  # here, so that the levers table (markdown) is made without TensorFlow
 
-    from model_utils import PuzzleBatches, build_unet
+    from model_utils import build_unet
+    from training import PuzzleBatches
 
     keras.utils.set_random_seed(0)
     grid = (2, 2)
@@ -88,6 +89,9 @@ def make_trainer(data, steps, batch_size=128, jit_compile=False, policy="float32
 
     return train_round
 
+
+# What a levers.json or threads.json records beside its rows: how it was made and on which CPU.
+RECORD_KEYS = ("command", "cpu")
 
 # (intra-op, inter-op) threads; 0 lets TensorFlow choose (one per core), its default.
 THREADS = [(0, 0), (1, 1), (2, 1), (1, 2), (2, 2), (4, 2)]
@@ -167,7 +171,8 @@ def main(argv=None):
     for name, row in results.items():
         print(f"{name:<36} {row['digits_per_s']:>7.0f} digits/s   {row['ratio']:.2f}x")
     utils.save_json(
-        {"command": "python -m bench.levers " + " ".join(argv if argv is not None else sys.argv[1:]), **results},
+        {"command": "python -m bench.levers " + " ".join(argv if argv is not None else sys.argv[1:]),
+         "cpu": utils.cpu_description(), **results},
         args.json,
     )
     print(f"written to {args.json}")
