@@ -33,9 +33,8 @@ def documents(root=ROOT):
     transfer = load("transfer.json")
     cells = transfer["cells"]
     printed = transfer_table.markdown(transfer_table.summarise(cells)) + "\n\n" + transfer_table.paired(cells)
-    transfer_tables = transfer_table.tables_of(printed)
-    if any("val_f1" in cell for cell in transfer.get("curve", [])):
-        transfer_tables.append(transfer_table.curve_markdown([c for c in transfer["curve"] if "val_f1" in c]))
+    pose_curve = [transfer_table.curve_markdown([c for c in transfer["curve"] if "val_f1" in c])
+                  ] if any("val_f1" in cell for cell in transfer.get("curve", [])) else []
     # Images other than MNIST: their tables once their results files are measured.
     measured = {name: (pathlib.Path(root) / "bench" / name).is_file()
                 for name in ("images.json", "photos.json", "figures-transfer.json")}
@@ -48,10 +47,10 @@ def documents(root=ROOT):
                                bench.cost_markdown(load("cost.json")),
                                levers.markdown(load("levers.json"), load("threads.json")),
                                *([images.markdown(load("images.json"))] if measured["images.json"] else [])],
-        "docs/transfer.md": [transfer_table.answer_markdown(cells), *transfer_tables,
-                             transfer_table.cost_markdown(cells),
-                             *(figures_table.tables(load("figures-transfer.json"))
-                               if measured["figures-transfer.json"] else [])],
+        "docs/transfer.md": [transfer_table.answer_markdown(cells), *pose_curve],
+        "docs/transfer-tables.md": [*transfer_table.tables_of(printed), transfer_table.cost_markdown(cells)],
+        "docs/figures.md": (figures_table.tables(load("figures-transfer.json"))
+                            if measured["figures-transfer.json"] else []),
     }
 
 
