@@ -3,11 +3,14 @@
     python evaluate.py --model runs/mnist-2x2                              # the run's own --data
     python evaluate.py --model runs/mnist-2x2 --data path/to/mnist.npz     # a local copy
     python evaluate.py --model runs/photos --data other_photos/ --split all  # every image of another folder
+    python evaluate.py --decode border --data photos/ --grid 3 --image-size 48 --split all   # no network at all
 
 The grid, sigma, image size and channels come from the run's config.json, so no training flag
 is repeated. Every test image is shuffled once with --seed, so two models evaluated with the
 same seed solve the same puzzles. Prints exact / pieces / permutation / tau for both
-decodings and writes them to metrics.json.
+decodings and writes them to metrics.json. ``--decode border`` also scores the border solver
+(``borders``), a baseline that learns nothing: it needs no ``--model``, only ``--data`` and
+``--grid`` (and ``--image-size`` for images of many sizes).
 """
 
 import os
@@ -18,6 +21,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import borders
 import data
 import run_folder
 import utils
@@ -33,10 +37,12 @@ def get_args(argv=None):
         "python evaluate.py --model runs/first --plot puzzles.png --failures wrong.png",
         "python evaluate.py --model runs/first --split val            # the run's own validation images",
         "python evaluate.py --model runs/photos --data other_photos/ --split all   # every image of another folder",
+        "python evaluate.py --decode border --data other_photos/ --grid 3 --image-size 48 --split all  # no network",
     ])
     add = parser.add_argument
-    add("--model", required=True,
-        help="a run folder (uses its best.keras and config.json) or a .keras file with config.json beside it")
+    add("--model", default=None,
+        help="a run folder (uses its best.keras and config.json) or a .keras file with config.json beside it; "
+             "optional with --decode border")
     add("--data", default=None,
         help=f"the images: {data.SOURCE_HELP}, or 'photos' (default: the run's own --data; Keras' MNIST download, "
              "else the bundled sample, for a run trained on it); brought to the run's size and channels")
@@ -44,9 +50,15 @@ def get_args(argv=None):
                       "'test': the source's test split (default); 'val': the run's own validation images; 'all': every "
                       "image of --data, training and test splits (to score a model on another set of images)")
     add("--num", type=int, default=None, help="score only the first NUM images of the split (default: all)")
-    parser.add_choice("decode", None,
-                      "decoding used for the plot and metrics.json's 'decode' entry (default: the run's); "
-                      "the table shows both")
+    add("--decode", default=None, choices=run_folder.choices("evaluate_decode"),
+        help="decoding used for the plot and metrics.json's 'decode' entry (default: the run's); the table shows "
+             "both of the network's; 'border' adds the border solver's row, which needs no network")
+    add("--grid", default=None, help="with --decode border and no --model: the grid, as train.py --grid")
+    add("--image-size", default=None,
+        help="with --decode border and no --model: bring every image to this size, H or HxW (default: the "
+             "images' own, which must then be one size)")
+    add("--beam", type=int, default=borders.DEFAULT_BEAM,
+        help=f"with --decode border: partial layouts the border solver keeps (default {borders.DEFAULT_BEAM})")
     add(
         "--seed",
         type=int,
@@ -72,7 +84,7 @@ def get_args(argv=None):
 
 
 def evaluate(
-    model,
+    model=None,
     data=None,
     split="test",
     num=None,
@@ -84,16 +96,21 @@ def evaluate(
     show=False,
     verbose=1,
     failures=None,
+    grid=None,
+    image_size=None,
+    beam=borders.DEFAULT_BEAM,
 ):
-    """Scores a trained run on held-out images; writes metrics.json and an optional plot.
+    """Scores a trained run (or the border solver) on held-out images; writes metrics.json and an optional plot.
 
     Args:
-        model: a run folder or a ``.keras`` file with ``config.json`` beside it.
+        model: a run folder or a ``.keras`` file with ``config.json`` beside it; None with
+            ``decode="border"`` scores the border solver alone.
         data: the images (see ``data.open_images``); None for the run's own ``--data``.
         split: ``"test"`` (the source's test split), ``"val"`` (the run's validation images) or
             ``"all"`` (every image of ``data``).
         num: score only the first ``num`` images of the split; None for all.
-        decode: decoding named as the headline in metrics.json and used for the plot.
+        decode: decoding named as the headline in metrics.json and used for the plot: one of
+            ``utils.DECODE_METHODS``, or ``"border"`` (``borders.solve``, scored beside them).
         seed: seed of the puzzles' shuffles.
         batch_size: puzzles per forward pass.
         metrics: path of metrics.json; None for beside the model.
@@ -101,44 +118,55 @@ def evaluate(
         show: show the figures.
         verbose: 0 silent, 1 progress bar and table.
         failures: path of a PNG of the first puzzles not solved exactly; None for none.
+        grid: without a model, the grid (int, ``"3"``, ``"2x3"``).
+        image_size: without a model, the size every image is brought to; None for their own.
+        beam: the border solver's beam.
 
     Returns:
-        The dict written to metrics.json.
+        The dict written to metrics.json (without a model: to ``metrics`` only, if given).
     """
     if decode is not None:
-        run_folder.check_choice("decode", decode)
+        run_folder.check_choice("evaluate_decode", decode)
     run_folder.check_choice("split", split)
+    if beam < 1:
+        raise ValueError(f"--beam must keep at least one layout, got {beam}")
     if num is not None and num < 1:
         raise ValueError(f"--num must be a positive number of images, got {num}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be positive, got {batch_size}")
-    model_file, config = run_folder.find_model(model)
-    if config["pretext"] != "jigsaw":
-        raise ValueError(f"{model} was trained on the {config['pretext']} pretext: evaluate.py scores jigsaw runs "
-                         "(transfer.py --pretrained uses it)")
+    if model is None:
+        model_file, config = None, border_config(decode, data, split, grid, image_size)
+    else:
+        if grid is not None or image_size is not None:
+            raise ValueError("--grid and --image-size are the run's own with --model; give them only without it")
+        model_file, config = run_folder.find_model(model)
+        if config["pretext"] != "jigsaw":
+            raise ValueError(f"{model} was trained on the {config['pretext']} pretext: evaluate.py scores jigsaw "
+                             "runs (transfer.py --pretrained uses it)")
     decode = decode or config["decode"]
     images, shuffled, permutation, origin = make_puzzles(config, data, split, num, seed)
 
-    # TensorFlow starts here, once the input is checked.
-    from model_utils import load_model
-    from training import score_puzzles
-
-    net = load_model(model_file)
     started = time.perf_counter()
-    loss, scores, heatmaps = score_puzzles(
-        net,
-        images,
-        shuffled,
-        permutation,
-        config["grid"],
-        config["sigma"],
-        batch_size,
-        progress=verbose > 0,
-        loss=config["loss"],
-    )
+    loss, scores, heatmaps, net = None, {}, None, None
+    if model_file is not None:
+        # TensorFlow starts here, once the input is checked.
+        from model_utils import load_model
+        from training import score_puzzles
+
+        net = load_model(model_file)
+        loss, scores, heatmaps = score_puzzles(net, images, shuffled, permutation, config["grid"], config["sigma"],
+                                               batch_size, progress=verbose > 0, loss=config["loss"])
     seconds = time.perf_counter() - started
+    border = None
+    if decode == borders.DECODE:
+        frame = is_digits(config, data)
+        border_started = time.perf_counter()
+        scores[borders.DECODE], border_decoded = border_scores(images, shuffled, permutation, config["grid"], beam,
+                                                               frame, batch_size)
+        border_seconds = time.perf_counter() - border_started
+        border = {"beam": beam, "frame": frame, "ms_per_puzzle": round(1000 * border_seconds / len(images), 3)}
     result = {
-        "model": str(model_file),
+        "model": None if model_file is None else str(model_file),
         "grid": list(config["grid"]),
         "split": split,
         "data": origin,
@@ -151,33 +179,91 @@ def evaluate(
         **scores[decode],
         "by_decode": scores,
         "seconds": round(seconds, 2),
+        **({"border": border} if border else {}),
     }
-    metrics_path = pathlib.Path(metrics) if metrics else model_file.parent / run_folder.METRICS
-    utils.save_json(result, metrics_path)
+    metrics_path = pathlib.Path(metrics) if metrics else None if model_file is None else (
+        model_file.parent / run_folder.METRICS)
+    if metrics_path is not None:
+        utils.save_json(result, metrics_path)
     if verbose:
         rows, cols = config["grid"]
-        print(f"{len(images)} {split} puzzles, {rows}x{cols} grid, seed {seed}, loss {loss:.5f}, {seconds:.1f} s")
+        scored = "" if loss is None else f", loss {loss:.5f}, {seconds:.1f} s"
+        print(f"{len(images)} {split} puzzles, {rows}x{cols} grid, seed {seed}{scored}")
         print(format_table(scores))
-        print(f"metrics written to {metrics_path}")
+        if border:
+            print(f"border solver: beam {beam}, {border['ms_per_puzzle']:.1f} ms per puzzle"
+                  f"{', the outside counted as black' if border['frame'] else ''}")
+        if metrics_path is not None:
+            print(f"metrics written to {metrics_path}")
     if plot or show:
-        count = min(PLOT_COUNT, len(heatmaps))
-        plot_solutions(
-            config, images[:count], shuffled[:count], heatmaps[:count], f"{split} puzzles", decode, plot, show
-        )
+        count = min(PLOT_COUNT, len(images))
+        index = np.arange(count)
+        decoded = border_decoded[index] if border else None
+        plot_solutions(config, images[index], shuffled[index], None if heatmaps is None else heatmaps[:count],
+                       f"{split} puzzles", decode, plot, show, decoded)
         if verbose and plot:
             print(f"plot written to {plot}")
     if failures:
         wrong = round((1 - scores[decode]["exact"]) * len(images))
-        index, wrong_heatmaps = find_failures(net, images, shuffled, permutation, config["grid"], decode,
-                                              PLOT_COUNT, batch_size)
+        if border:
+            exact = utils.jigsaw_scores(images[:], shuffled[:], permutation, border_decoded, config["grid"])["exact"]
+            index = np.flatnonzero(~exact.astype(bool))[:PLOT_COUNT]
+            wrong_heatmaps, decoded = None, border_decoded[index]
+        else:
+            index, wrong_heatmaps = find_failures(net, images, shuffled, permutation, config["grid"], decode,
+                                                  PLOT_COUNT, batch_size)
+            decoded = None
         if len(index):
             what = f"{split} puzzles not solved exactly (the first {len(index)} of {wrong})"
-            plot_solutions(config, images[index], shuffled[index], wrong_heatmaps, what, decode, failures, show)
+            plot_solutions(config, images[index], shuffled[index], wrong_heatmaps, what, decode, failures, show,
+                           decoded)
             if verbose:
                 print(f"{what} drawn in {failures}")
         elif verbose:
             print(f"every {split} puzzle is solved exactly: no {failures} drawn")
     return result
+
+
+def border_config(decode, source, split, grid, image_size):
+    """What make_puzzles needs of a run, for the border solver alone: the grid and the images' size.
+
+    Raises:
+        ValueError: if the border solver is not asked for, or the data, the grid or the split cannot
+            be without a run.
+    """
+    if decode != borders.DECODE:
+        raise ValueError("--model is needed, unless --decode border scores the border solver alone")
+    if source is None:
+        raise ValueError("--decode border without --model needs --data: the images to cut into puzzles")
+    if grid is None:
+        raise ValueError("--decode border without --model needs --grid: how to cut the images")
+    if split == "val":
+        raise ValueError("--split val is a run's own validation images: give --model, or --split test or all")
+    size = data.parse_image_size(image_size) if image_size is not None else None
+    return {"grid": utils.parse_grid(grid), "image_size": size, "channels": None, "gap": 0, "data_origin": None,
+            "decode": borders.DECODE, "loss": None, "image_shape": None, "puzzle_shape": None}
+
+
+def is_digits(config, source):
+    """Whether the puzzles are MNIST digits, whose outside is black (the border solver's frame)."""
+    if source is None:
+        source = config.get("data_origin")
+    return source in (None, "download") or _is_mnist(source)
+
+
+def border_scores(images, shuffled, permutation, grid, beam, frame, batch_size):
+    """The border solver's scores on the puzzles, batch by batch: ``({metric: mean}, (N, K) permutations)``."""
+    totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
+    decoded = []
+    for start in range(0, len(shuffled), batch_size):
+        stop = min(start + batch_size, len(shuffled))
+        puzzles = shuffled[start:stop]
+        found = borders.solve(puzzles, grid, beam=beam, frame=frame)
+        for name, values in utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found,
+                                                grid).items():
+            totals[name] += float(values.sum())
+        decoded.append(found)
+    return {name: total / len(shuffled) for name, total in totals.items()}, np.concatenate(decoded)
 
 
 def find_failures(net, images, shuffled, permutation, grid, decode, count, batch_size):
@@ -238,7 +324,7 @@ def make_puzzles(config, source, split, num, seed):
         images = opened.train.joined(opened.test)
     else:
         images = np.concatenate([opened.train, opened.test])
-    if tuple(images.shape[1:3]) != tuple(config["image_shape"]):
+    if config["image_shape"] is not None and tuple(images.shape[1:3]) != tuple(config["image_shape"]):
         raise ValueError(f"the model was trained on {config['image_shape']} images, "
                          f"these are {list(images.shape[1:3])}")
     # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
@@ -287,12 +373,16 @@ def _is_mnist(source) -> bool:
     return path.suffix == ".npz" and path.is_file() and data._is_mnist_npz(path)
 
 
-def plot_solutions(config, images, shuffled, heatmaps, what, decode, path=None, show=False):
-    """Draws puzzles with the network's heatmaps and its reassemblies (``utils.plot_puzzles``)."""
+def plot_solutions(config, images, shuffled, heatmaps, what, decode, path=None, show=False, decoded=None):
+    """Draws puzzles with the network's heatmaps (if any) and the reassemblies (``utils.plot_puzzles``).
+
+    ``decoded``: the permutations drawn (the border solver's); None to decode ``heatmaps`` with ``decode``.
+    """
     grid = utils.parse_grid(config["grid"])
-    decoded = utils.decode_heatmaps(heatmaps, grid, decode)
+    if decoded is None:
+        decoded = utils.decode_heatmaps(heatmaps, grid, decode)
     reassembled = utils.reassemble(shuffled, decoded, grid)
-    if config["loss"] == "softmax":  # logits: show each heatmap's softmax, peak 1
+    if heatmaps is not None and config["loss"] == "softmax":  # logits: show each heatmap's softmax, peak 1
         heatmaps = utils.softmax_heatmaps(heatmaps)
     title = f"{grid[0]}x{grid[1]} {what}, {decode} decoding"
     utils.plot_puzzles(images, shuffled, grid, heatmaps, reassembled, path=path, show=show, title=title)

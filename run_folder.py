@@ -25,6 +25,7 @@ import os
 import pathlib
 import shutil
 
+import borders
 import data
 import tasks
 import utils
@@ -54,6 +55,8 @@ CHOICES = {
     "arch": ("network", ARCHS),
     "loss": ("loss", utils.LOSSES),
     "decode": ("decode method", utils.DECODE_METHODS),
+    # evaluate.py --decode: the network's decodings, or the border solver, which needs no network.
+    "evaluate_decode": ("decode method", (*utils.DECODE_METHODS, borders.DECODE)),
     "lr_schedule": ("learning-rate schedule", LR_SCHEDULES),
     "dtype_policy": ("dtype policy", DTYPE_POLICIES),
     "strategy": ("strategy", STRATEGIES),

@@ -62,6 +62,37 @@ def test_evaluate_scores_the_run_and_plots(trained_run, tmp_path):
         assert word in result.stdout
 
 
+def test_the_border_solver_is_scored_without_a_network(tmp_path):
+    """evaluate.py --decode border: no --model, no TensorFlow, the usual table with a border row."""
+    result = run("evaluate.py", "--decode", "border", "--data", "sample", "--grid", "2", "--num", "40",
+                 "--metrics", tmp_path / "m.json", "--plot", tmp_path / "p.png", "--failures", tmp_path / "f.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "40 test puzzles, 2x2 grid, seed 0\n" in result.stdout and "\nborder " in result.stdout
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["model"] is None and list(metrics["by_decode"]) == ["border"] and metrics["decode"] == "border"
+    assert metrics["exact"] >= 0.9 and metrics["border"]["frame"] is True  # digits: the outside is black
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_border_solver_scores_colour_photos_brought_to_one_size(tmp_path):
+    result = run("evaluate.py", "--decode", "border", "--data", "photos", "--grid", "3", "--image-size", "24",
+                 "--split", "all", "--num", "20", "--metrics", tmp_path / "m.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["num_puzzles"] == 20 and metrics["border"]["frame"] is False
+    assert metrics["by_decode"]["border"]["pieces"] > 1 / 9  # above chance on real photographs
+
+
+@pytest.mark.slow
+def test_a_run_scored_with_border_decoding_shows_all_three_rows(trained_run, tmp_path):
+    out, _ = trained_run
+    result = run("evaluate.py", "--model", out, "--data", "sample", "--num", "50", "--decode", "border",
+                 "--metrics", tmp_path / "m.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert list(metrics["by_decode"]) == ["hungarian", "argmax", "border"] and metrics["loss"] is not None
+
+
 class PerfectExceptEvery3rd:
     """A stand-in network: the true heatmaps, but every third puzzle's first two pieces swapped."""
 
@@ -230,6 +261,14 @@ BAD_INPUT = [
     ("negative num", "evaluate.py", ["--model", "{tmp}/broken.keras", "--num", "-5"], "--num must be a positive"),
     ("run folder without model", "evaluate.py", ["--model", "{tmp}/runs"], "holds no best.keras"),
     ("config without settings", "evaluate.py", ["--model", "{tmp}/old"], "lacks sigma, image_shape, seed, val_size"),
+    ("no model, no border", "evaluate.py", ["--data", "sample"], "--model is needed, unless --decode border"),
+    ("border without data", "evaluate.py", ["--decode", "border", "--grid", "2"], "needs --data"),
+    ("border without grid", "evaluate.py", ["--decode", "border", "--data", "sample"], "needs --grid"),
+    ("border on val", "evaluate.py", ["--decode", "border", "--data", "sample", "--grid", "2", "--split", "val"],
+     "--split val is a run's own"),
+    ("grid beside a model", "evaluate.py", ["--model", "{tmp}/runs", "--grid", "3"], "are the run's own with --model"),
+    ("empty beam", "evaluate.py", ["--decode", "border", "--data", "sample", "--grid", "2", "--beam", "0"],
+     "--beam must keep at least one layout"),
 ]
 
 

@@ -1,0 +1,230 @@
+"""Border matching: a jigsaw solver that learns nothing, the baseline a network must beat.
+
+Numpy only. Each pair of pieces gets a cost for lying side by side (left-right) and one for
+lying one above the other, from the pixels along their touching borders; a beam search then
+places the pieces one slot at a time in row-major order, keeping the ``beam`` cheapest partial
+layouts, and pairwise swaps polish the best one until no swap lowers its cost.
+
+**The cost** (Gallagher 2012's idea, without its covariance): each piece's border line is
+predicted from its gradient, ``2 * b1 - b2`` (the last pixel line plus the step from the one
+before), and compared with the neighbour's touching line; the same from the neighbour's side;
+squared differences summed over the line and the channels. A smooth image continues across a
+cut, so the true neighbour predicts well. With ``frame=True`` the outside of the image counts
+as black (MNIST digits): a piece on the image's border pays for its outer line's ink.
+
+**Layouts.** A layout lists, for each position ``p`` of the original image (row-major), the slot
+of the shuffled puzzle whose piece goes there: ``layout[p] = s``. The project's permutations say
+the opposite, ``permutation[s] = p`` (slot ``s`` holds piece ``p``); ``solve`` returns those.
+"""
+
+import numpy as np
+
+import utils
+
+DEFAULT_BEAM = 100
+DECODE = "border"  # its name among the decodings (evaluate.py --decode border)
+
+
+def _lines(pieces):
+    """The four border lines and the lines just inside them: ``(N, K, L, C)`` float64 each."""
+    p = pieces.astype(np.float64)
+    return {"top": (p[:, :, 0], p[:, :, 1]), "bottom": (p[:, :, -1], p[:, :, -2]),
+            "left": (p[:, :, :, 0], p[:, :, :, 1]), "right": (p[:, :, :, -1], p[:, :, :, -2])}
+
+
+def _pair_cost(first, first_inner, second, second_inner, measure):
+    """``(N, K, K)``: ``[n, i, j]`` the cost of piece ``i``'s line ``first`` touching piece ``j``'s line ``second``."""
+    if measure == "squared":
+        return ((first[:, :, None] - second[:, None]) ** 2).sum(axis=(3, 4))
+    ahead = 2 * first - first_inner  # piece i's line continued one pixel towards j
+    back = 2 * second - second_inner  # piece j's line continued one pixel towards i
+    cost = ((ahead[:, :, None] - second[:, None]) ** 2).sum(axis=(3, 4))
+    cost += ((back[:, None] - first[:, :, None]) ** 2).sum(axis=(3, 4))
+    return cost
+
+
+MEASURES = ("gradient", "squared")
+
+
+def border_costs(puzzles, grid, frame=False, measure="gradient"):
+    """The pairwise border costs of each puzzle's pieces.
+
+    Args:
+        puzzles: ``(N, H, W)`` or ``(N, H, W, C)`` shuffled puzzles, any numeric dtype, padded to
+            the grid (``utils.pad_to_grid``).
+        grid: int or ``(rows, cols)``; pieces need at least two pixels a side.
+        frame: the outside of the image is black (digits): also return what each piece pays
+            for lying on each of the image's four sides.
+        measure: ``"gradient"``, each line predicted from its gradient (the module docstring),
+            or ``"squared"``, the touching lines' plain squared difference.
+
+    Returns:
+        ``{"right": (N, K, K), "below": (N, K, K)}`` float64: ``right[n, i, j]`` is the cost of
+        slot ``j``'s piece lying right of slot ``i``'s, ``below[n, i, j]`` of it lying below;
+        with ``frame``, also ``"frame": (N, K, 4)``, the cost of each piece on the top, bottom,
+        left and right side of the image.
+
+    Raises:
+        ValueError: if a piece is narrower or lower than two pixels.
+    """
+    pieces = utils.split_pieces(puzzles, grid)  # (N, K, h, w[, C])
+    if pieces.ndim == 4:
+        pieces = pieces[..., None]
+    if min(pieces.shape[2:4]) < 2:
+        raise ValueError(f"border matching needs pieces of at least 2x2 pixels, got {pieces.shape[2]}x"
+                         f"{pieces.shape[3]}")
+    utils.check_choice("border measure", measure, MEASURES)
+    lines = _lines(pieces)
+    costs = {"right": _pair_cost(*lines["right"], *lines["left"], measure),
+             "below": _pair_cost(*lines["bottom"], *lines["top"], measure)}
+    if frame:
+        # Outside is black: the outer line continued outwards should be 0, and the outside is 0.
+        sides = []
+        for side in ("top", "bottom", "left", "right"):
+            outer, inner = lines[side]
+            cost = (outer ** 2).sum(axis=(2, 3))
+            if measure == "gradient":  # and the outer line continued outwards should be black too
+                cost = cost + ((2 * outer - inner) ** 2).sum(axis=(2, 3))
+            sides.append(cost)
+        costs["frame"] = np.stack(sides, axis=-1)
+    return costs
+
+
+def layout_cost(costs, layouts, grid):
+    """The total border cost of layouts.
+
+    Args:
+        costs: ``border_costs`` of one puzzle's pieces, without the batch axis (``right`` and
+            ``below`` ``(K, K)``, ``frame`` ``(K, 4)`` if given).
+        layouts: ``(M, K)`` int layouts (``layout[p] = slot``).
+        grid: int or ``(rows, cols)``.
+
+    Returns:
+        ``(M,)`` float64.
+    """
+    rows, cols = utils.parse_grid(grid)
+    tiles = np.asarray(layouts).reshape(-1, rows, cols)
+    total = costs["right"][tiles[:, :, :-1], tiles[:, :, 1:]].sum(axis=(1, 2))
+    total += costs["below"][tiles[:, :-1, :], tiles[:, 1:, :]].sum(axis=(1, 2))
+    if "frame" in costs:
+        frame = costs["frame"]
+        total += (frame[tiles[:, 0, :], 0].sum(1) + frame[tiles[:, -1, :], 1].sum(1)
+                  + frame[tiles[:, :, 0], 2].sum(1) + frame[tiles[:, :, -1], 3].sum(1))
+    return total
+
+
+def twins(pieces):
+    """``(N, K)`` int64: for each piece, the first slot whose piece is pixel-identical to it (often itself).
+
+    Identical pieces (the blank corners of a digit) are interchangeable: a search that tries
+    them in every order fills its beam with copies of one layout.
+    """
+    flat = pieces.reshape(*pieces.shape[:2], -1)
+    same = (flat[:, :, None] == flat[:, None]).all(axis=-1)  # (N, K, K)
+    return same.argmax(axis=2).astype(np.int64)
+
+
+def beam_search(costs, grid, beam=DEFAULT_BEAM, twin=None):
+    """The cheapest layout a row-major beam search finds for one puzzle.
+
+    Args:
+        costs: one puzzle's ``border_costs`` (no batch axis).
+        grid: int or ``(rows, cols)``.
+        beam: how many partial layouts are kept after each slot is filled.
+        twin: ``(K,)`` the first identical piece of each (``twins``): identical pieces are
+            placed in slot order only, so the beam holds no two layouts that differ only by
+            a swap of identical pieces. None: every piece differs.
+
+    Returns:
+        ``(K,)`` int64 layout.
+    """
+    rows, cols = utils.parse_grid(grid)
+    k = rows * cols
+    twin = np.arange(k) if twin is None else np.asarray(twin)
+    # An identical piece may go down only once every earlier twin of it is placed.
+    earlier = (twin[None, :] == twin[:, None]) & (np.arange(k)[None, :] < np.arange(k)[:, None])  # [j, i]: i before j
+    right, below, frame = costs["right"], costs["below"], costs.get("frame")
+    # Partial layouts hold different pieces, so their costs so far are not comparable: one that
+    # placed the easy pieces first has only deferred the cost of the hard ones. Each piece's
+    # cheapest possible joins (to a left and an upper neighbour) estimate what it will cost when
+    # placed; ranking by the cost so far minus the estimates of the pieces placed ranks by the
+    # cost so far plus the estimate of the pieces still to place, up to a constant.
+    masked = lambda c: np.where(np.eye(k, dtype=bool), np.inf, c)  # noqa: E731
+    left_join, upper_join = masked(right).min(axis=0), masked(below).min(axis=0)
+    if frame is not None:  # a piece on the image's left or top side joins the black frame instead
+        left_join, upper_join = np.minimum(left_join, frame[:, 2]), np.minimum(upper_join, frame[:, 0])
+    estimate = left_join + upper_join
+    placed = np.zeros((1, 0), np.int64)
+    total = np.zeros(1)
+    used = np.zeros((1, k), bool)
+    for position in range(k):
+        row, col = divmod(position, cols)
+        step = np.zeros((len(placed), k))
+        if col > 0:
+            step += right[placed[:, position - 1]]
+        if row > 0:
+            step += below[placed[:, position - cols]]
+        if frame is not None:
+            step += (frame[:, 0] * (row == 0) + frame[:, 1] * (row == rows - 1)
+                     + frame[:, 2] * (col == 0) + frame[:, 3] * (col == cols - 1))[None]
+        waiting = (earlier[None] & ~used[:, None, :]).any(axis=2)  # (B, K): an earlier twin is not placed yet
+        candidates = np.where(used | waiting, np.inf, total[:, None] + step - estimate[None]).ravel()
+        keep = min(beam, int(np.isfinite(candidates).sum()))
+        best = np.argpartition(candidates, keep - 1)[:keep] if keep < candidates.size else np.arange(candidates.size)
+        best = best[np.isfinite(candidates[best])]
+        parent, piece = np.divmod(best, k)
+        placed = np.concatenate([placed[parent], piece[:, None]], axis=1)
+        used = used[parent].copy()
+        used[np.arange(len(best)), piece] = True
+        total = candidates[best]
+    return placed[np.argmin(total)]  # every layout has placed all K pieces: ranked by cost alone
+
+
+def improve_by_swaps(costs, layout, grid, max_rounds=100):
+    """Swaps pairs of positions while a swap lowers the layout's cost, the best swap first.
+
+    Returns:
+        ``(K,)`` int64 layout, costing no more than ``layout``.
+    """
+    layout = np.asarray(layout, np.int64).copy()
+    k = layout.size
+    first, second = np.triu_indices(k, 1)
+    for _ in range(max_rounds):
+        swapped = np.repeat(layout[None], len(first), axis=0)
+        swapped[np.arange(len(first)), first] = layout[second]
+        swapped[np.arange(len(first)), second] = layout[first]
+        candidates = layout_cost(costs, swapped, grid)
+        best = int(np.argmin(candidates))
+        if candidates[best] >= layout_cost(costs, layout[None], grid)[0] - 1e-9:
+            break
+        layout = swapped[best]
+    return layout
+
+
+def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gradient"):
+    """Solves puzzles by border matching alone: the border solver.
+
+    Args:
+        puzzles: ``(N, H, W[, C])`` shuffled puzzles, padded to the grid.
+        grid: int or ``(rows, cols)``.
+        beam: partial layouts kept by the beam search.
+        frame: the outside of the image is black (digits).
+        swaps: polish each layout with pairwise swaps.
+        measure: the border cost, ``"gradient"`` or ``"squared"`` (``border_costs``).
+
+    Returns:
+        ``(N, K)`` int64 permutations, ``permutation[n, s] = k`` as ``utils.decode_heatmaps``
+        returns them, for ``utils.reassemble`` and ``utils.jigsaw_scores``.
+    """
+    if beam < 1:
+        raise ValueError(f"the beam must keep at least one layout, got {beam}")
+    costs = border_costs(puzzles, grid, frame, measure)
+    same = twins(utils.split_pieces(puzzles, grid))
+    permutations = []
+    for n in range(len(puzzles)):
+        one = {name: value[n] for name, value in costs.items()}
+        layout = beam_search(one, grid, beam, same[n])
+        if swaps:
+            layout = improve_by_swaps(one, layout, grid)
+        permutations.append(np.argsort(layout))
+    return np.stack(permutations).astype(np.int64)
