@@ -45,8 +45,8 @@ KEPT = {
     "default (batch 128)": "yes",
     "batch 64": "no",
     "batch 256": "no: no faster, and fewer steps per epoch",
-    "jit_compile (XLA)": "no (Keras leaves XLA off on CPU too)",
-    "mixed_bfloat16": "not by default: it learns as well (docs/benchmarks.md), but the results table is float32",
+    "jit_compile (XLA)": "not by default: Keras leaves XLA off on CPU; how it learns is not measured",
+    "mixed_bfloat16": "no: it learns as well (docs/benchmarks.md), but a CPU without bfloat16 arithmetic is slower",
     "PyDataset, 2 worker threads": "no: making batches is not the bottleneck",
 }
 
@@ -63,6 +63,8 @@ def markdown(levers, threads):
                  + f" vs {threads[settings[0]]['digits_per_s']:,.0f} | "
                  + " / ".join(f"{threads[name]['ratio']:.2f}x" for name in settings[1:])
                  + " | no: the default already uses both cores |")
+    cpus = sorted({results.get("cpu", "not recorded") for results in (levers, threads)})
+    lines.append(f"| the CPU | {' / '.join(cpus)} | | |")
     return "\n".join(lines)
 
 
