@@ -1,4 +1,4 @@
-"""The results table: every grid from 2x2 to 7x7, our default network and the original U-Net.
+"""The results table: every grid from 2x2 to 7x7, our default network, the original U-Net and the border solver.
 
     python -m bench.grids --data path/to/mnist.npz            # every row, hours
     python -m bench.grids --data path/to/mnist.npz --only transformer-4x4
@@ -7,8 +7,9 @@ Each row is one train.py command (printed, and stored in the JSON) followed by
 evaluate.py on all 10,000 MNIST test digits (hungarian decoding, shuffle seed 0). Rows run
 one after another, never side by side, so their training times mean something. A row
 whose run folder already holds metrics.json is read, not retrained; --retrain forces it.
-The table is written as JSON (--json, default bench/grids.json) and printed as Markdown
-for docs/results.md (python -m bench.tables writes it there).
+The border solver's rows (``border-NxN``) train nothing: one ``evaluate.py --decode border``
+command each, on the same puzzles. The table is written as JSON (--json, default
+bench/grids.json) and printed as Markdown for docs/results.md (python -m bench.tables writes it there).
 """
 
 import os
@@ -38,6 +39,7 @@ ROWS = {
     "unet-3x3": (3, 3, ORIGINAL),
     "unet-4x4": (4, 3, ORIGINAL),
     "unet-7x7": (7, 3, ORIGINAL),
+    **{f"border-{n}x{n}": (n, 0, None) for n in range(2, 8)},  # None: no network, nothing trained
 }
 
 
@@ -51,7 +53,8 @@ GOALS = {
     "transformer-6x6": {},
     "transformer-7x7": {"exact": (0.85, None), "pieces": (0.97, None)},
 }
-NETWORK_NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net"}
+NETWORK_NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net",
+                 "border": "border solver (learns nothing)"}
 
 
 def get_args(argv=None):
@@ -76,6 +79,9 @@ def commands(name, data, runs):
     """The train.py and evaluate.py commands of one row, as argument lists."""
     grid, epochs, extra = ROWS[name]
     out = str(pathlib.Path(runs) / name)
+    if extra is None:  # the border solver: nothing to train
+        return None, ["python", "evaluate.py", "--decode", "border", "--data", data, "--grid", str(grid),
+                      "--metrics", f"{out}/{run_folder.METRICS}", "--plot", f"{out}/reassembled.png"]
     train = ["python", "train.py", "--data", data, "--grid", str(grid), "--epochs", str(epochs), *extra, "--out", out]
     evaluate = ["python", "evaluate.py", "--model", out, "--data", data, "--plot", f"{out}/reassembled.png"]
     return train, evaluate
@@ -84,6 +90,8 @@ def commands(name, data, runs):
 def run_row(name, data, runs, retrain):
     train, evaluate = commands(name, data, runs)
     folder = pathlib.Path(runs) / name
+    if train is None:
+        return border_row(name, evaluate, folder, retrain)
     if retrain or not (folder / run_folder.METRICS).is_file():
         staging = run_folder.staging_folder(folder)
         if staging.exists():
@@ -109,6 +117,22 @@ def run_row(name, data, runs, retrain):
     }
 
 
+def border_row(name, evaluate, folder, retrain):
+    """A border solver's row: its evaluate.py command, run unless its metrics are there."""
+    if retrain or not (folder / run_folder.METRICS).is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        run(evaluate)
+        utils.save_json({"wall_seconds": round(time.perf_counter() - started, 1), "cpu": utils.cpu_description()},
+                        folder / "wall.json")
+    test = utils.load_json(folder / run_folder.METRICS)
+    wall = utils.load_json(folder / "wall.json")
+    return {"grid": test["grid"], "epochs": 0, **{key: test[key] for key in utils.METRIC_NAMES},
+            "train_seconds": 0.0, "wall_seconds": wall["wall_seconds"], "parameters": 0,
+            "ms_per_puzzle": test["border"]["ms_per_puzzle"], "beam": test["border"]["beam"], "cpu": wall["cpu"],
+            "evaluate_command": " ".join(evaluate)}
+
+
 def run(command):
     print("$", " ".join(command), flush=True)
     result = subprocess.run(
@@ -128,20 +152,28 @@ def markdown(results):
     for name, row in results.items():
         network = NETWORK_NAMES[name.split("-")[0]]
         minutes, seconds = divmod(round(row["train_seconds"]), 60)
+        # The border solver trains nothing: its time is its decoding's, per puzzle.
+        training = (f"{minutes} min {seconds:02d} s" if row["epochs"]
+                    else f"none ({row['ms_per_puzzle']:.1f} ms a puzzle)")
         lines.append(
-            f"| {network} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | {100 * row['exact']:.2f} % | "
+            f"| {network} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs'] or '–'} | {100 * row['exact']:.2f} % | "
             f"{100 * row['pieces']:.2f} % | {100 * row['permutation']:.2f} % | {row['kendall_tau']:.4f} | "
-            f"{minutes} min {seconds:02d} s | {row['parameters']:,} |"
+            f"{training} | {row['parameters']:,} |"
         )
     return "\n".join(lines)
 
 
 def short_markdown(results):
-    """The README's results table: network, grid, epochs, exact and pieces of every row."""
+    """The README's results table: network, grid, epochs, exact and pieces of every network's row.
+
+    The border solver's rows stay in the full table (``markdown``): the front page shows the networks.
+    """
     lines = ["| network | grid | epochs | exact | pieces |", "|---|---|---|---|---|"]
     for name, row in results.items():
-        lines.append(f"| {NETWORK_NAMES[name.split('-')[0]]} | {row['grid'][0]}x{row['grid'][1]} | {row['epochs']} | "
-                     f"{100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % |")
+        if not row["epochs"]:
+            continue
+        lines.append(f"| {NETWORK_NAMES[name.split('-')[0]]} | {row['grid'][0]}x{row['grid'][1]} | "
+                     f"{row['epochs'] or '–'} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % |")
     return "\n".join(lines)
 
 

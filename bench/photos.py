@@ -3,11 +3,14 @@
     python -m bench.photos --sample                                    # sample/photos: 203 crops, shipped
     python -m bench.photos --out /tmp/photos --num 4000                # train/ and test/: no photograph in both
     python -m bench.photos --results --runs runs/photos                # the results rows on photographs
+    python -m bench.photos --border --runs runs/photos                 # the border solver's rows, same crops
 
 ``--results`` makes the crops (``--num`` training crops) in RUNS/crops, trains each network of
 ``RESULTS`` at 3x3 and 4x4 on RUNS/crops/train for ``EPOCHS`` epochs, scores each run on every
 crop of RUNS/crops/test, and writes bench/photos.json (docs/results.md's photographs table).
 A finished run is not trained again, so a stopped command continues where it stopped.
+``--border`` scores the border solver (``evaluate.py --decode border``, nothing trained) on the
+same test crops at ``BORDER_GRIDS`` and puts its rows into bench/photos.json beside the networks'.
 
 (Run from the repository root.) Each crop is a random box of a photograph (a side of 15 to 60 %
 of the photograph's shorter side, aspect ratio 3:4 to 4:3), saved at 40 to 120 px a side, as a
@@ -39,6 +42,7 @@ RESULTS_JSON = ROOT / "bench" / "photos.json"
 RESULTS = [(arch, grid) for arch in ("transformer", "unet") for grid in (3, 4)]
 IMAGE_SIZE = 48
 EPOCHS = 10
+BORDER_GRIDS = (2, 3, 4)
 
 
 def photograph(name) -> np.ndarray:
@@ -125,7 +129,38 @@ def results(runs, num, seed, collect=False):
     return table
 
 
-NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net (`--arch unet`)"}
+def border_results(runs, num, seed):
+    """Scores the border solver on the results' test crops at ``BORDER_GRIDS``; its rows replace its old ones.
+
+    Returns:
+        The results file's dict, the networks' rows kept.
+    """
+    import utils
+
+    runs = pathlib.Path(runs)
+    crops = runs / "crops"
+    if not (crops / "test").is_dir():
+        write(crops / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
+        write(crops / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
+    table = utils.load_json(RESULTS_JSON)
+    rows = [row for row in table["rows"] if row["network"] != "border"]
+    for grid in BORDER_GRIDS:
+        metrics = runs / f"border-{grid}x{grid}.json"
+        command = ["python", "evaluate.py", "--decode", "border", "--data", str(crops / "test"), "--grid", str(grid),
+                   "--image-size", str(IMAGE_SIZE), "--split", "all", "--metrics", str(metrics)]
+        subprocess.run([sys.executable, str(ROOT / "evaluate.py"), *command[2:]], check=True)
+        scored = utils.load_json(metrics)
+        rows.append({"network": "border", "grid": f"{grid}x{grid}", "epochs": 0, "image_size": IMAGE_SIZE,
+                     "train_images": 0, "test_images": scored["num_puzzles"], "exact": scored["exact"],
+                     "pieces": scored["pieces"], "ms_per_puzzle": scored["border"]["ms_per_puzzle"],
+                     "beam": scored["border"]["beam"], "cpu": utils.cpu_description(), "command": " ".join(command)})
+    table["rows"] = rows
+    utils.save_json(table, RESULTS_JSON)
+    return table
+
+
+NAMES = {"transformer": "piece transformer (default)", "unet": "original U-Net (`--arch unet`)",
+         "border": "border solver (learns nothing)"}
 
 
 def markdown(results):
@@ -137,6 +172,11 @@ def markdown(results):
              "|---|---|---|---|---|---|---|---|"]
     done = {(row["network"], row["grid"]) for row in results["rows"]}
     for row in results["rows"]:
+        if row["network"] == "border":  # it trains nothing: its time is its decoding's, per puzzle
+            lines.append(f"| {NAMES['border']} | {row['grid']} | – | – | {row['test_images']:,} | "
+                         f"{100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % | "
+                         f"none ({row['ms_per_puzzle']:.1f} ms a puzzle) |")
+            continue
         lines.append(f"| {NAMES[row['network']]} | {row['grid']} | {row['epochs']} | {row['train_images']:,} | "
                      f"{row['test_images']:,} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % | "
                      f"{row['train_seconds']:.0f} s |")
@@ -156,11 +196,16 @@ def main(argv=None):
     parser.add_argument("--results", action="store_true",
                         help=f"train and score the results rows into --runs; write {RESULTS_JSON.name}")
     parser.add_argument("--runs", default="runs/photos", help="--results: its crops and run folders")
+    parser.add_argument("--border", action="store_true",
+                        help=f"score the border solver on --runs' test crops at {BORDER_GRIDS}; add its rows to "
+                             f"{RESULTS_JSON.name}")
     parser.add_argument("--collect", action="store_true",
                         help="--results without training: score the finished runs and write their rows")
     args = parser.parse_args(argv)
     if args.results:
         print(markdown(results(args.runs, args.num, args.seed, args.collect)))
+    if args.border:
+        print(markdown(border_results(args.runs, args.num, args.seed)))
     if args.sample:
         print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
     if args.out:

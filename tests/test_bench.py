@@ -88,8 +88,13 @@ def test_every_row_of_the_grid_table_is_a_valid_train_and_evaluate_command():
     import evaluate
     import train
 
-    for name, (grid, epochs, _) in grids.ROWS.items():
+    for name, (grid, epochs, extra) in grids.ROWS.items():
         train_command, evaluate_command = grids.commands(name, "sample", "runs/grids")
+        if extra is None:  # the border solver: nothing to train, no network to score
+            args = evaluate.get_args(evaluate_command[2:])
+            assert train_command is None and args.model is None and args.decode == "border"
+            assert args.grid == str(grid) and args.metrics == f"runs/grids/{name}/metrics.json"
+            continue
         assert train_command[:2] == ["python", "train.py"] and evaluate_command[:2] == ["python", "evaluate.py"]
         args = vars(train.get_args(train_command[2:]))
         args.pop("quiet")
@@ -109,6 +114,17 @@ def test_grid_table_markdown_has_one_row_per_result():
         == "| piece transformer (default) | 4x4 | 3 | 50.00 % | 75.00 % | 25.00 % | 0.5000 | 2 min 05 s | 1,234 |"
     )
     assert table[3].startswith("| original U-Net | 4x4 |")
+
+
+def test_a_border_solver_row_trains_nothing_and_stays_off_the_front_page():
+    network = {"grid": [3, 3], "epochs": 8, "exact": 0.9, "pieces": 0.95, "permutation": 0.5, "kendall_tau": 0.7,
+               "train_seconds": 60.0, "parameters": 10}
+    border = {**network, "epochs": 0, "train_seconds": 0.0, "parameters": 0, "ms_per_puzzle": 2.25}
+    table = grids.markdown({"transformer-3x3": network, "border-3x3": border}).splitlines()
+    assert table[3] == ("| border solver (learns nothing) | 3x3 | – | 90.00 % | 95.00 % | 50.00 % | 0.7000 | "
+                        "none (2.2 ms a puzzle) | 0 |")
+    short = grids.short_markdown({"transformer-3x3": network, "border-3x3": border}).splitlines()
+    assert len(short) == 3 and short[2].startswith("| piece transformer (default) | 3x3 | 8 |")
 
 
 def test_grid_table_stops_in_one_line_at_an_interrupted_row(tmp_path):
@@ -593,6 +609,11 @@ def test_photos_results_table_has_one_row_per_run_and_the_cpu():
     table = photos.markdown({"rows": [row], "cpu": "a CPU"}).splitlines()
     assert table[2] == "| original U-Net (`--arch unet`) | 3x3 | 10 | 2,778 | 500 | 12.34 % | 50.00 % | 61 s |"
     assert table[-1].startswith("| the CPU | a CPU |")
+    border = {"network": "border", "grid": "2x2", "epochs": 0, "train_images": 0, "test_images": 1000,
+              "exact": 0.9, "pieces": 0.92, "ms_per_puzzle": 0.55}
+    table = photos.markdown({"rows": [row, border], "cpu": "a CPU"}).splitlines()
+    assert table[3] == ("| border solver (learns nothing) | 2x2 | – | – | 1,000 | 90.00 % | 92.00 % | "
+                        "none (0.6 ms a puzzle) |")
 
 
 @pytest.mark.parametrize("staged, resumed", [(False, False), (True, True)])
