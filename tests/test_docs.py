@@ -1,6 +1,7 @@
 """The front page and docs/: links that resolve, tables that are their results files', a README read in ten minutes."""
 
 import ast
+import json
 import re
 import shutil
 
@@ -10,7 +11,8 @@ from conftest import ROOT
 from bench import tables
 
 PAGES = ["README.md", *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md"))]
-DOCS = ["method.md", "results.md", "transfer.md", "benchmarks.md", "cli.md", "api.md"]
+DOCS = ["method.md", "results.md", "transfer.md", "transfer-tables.md", "figures.md", "benchmarks.md", "cli.md",
+        "api.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -91,8 +93,8 @@ def test_readme_is_a_front_page():
     lines = text.splitlines()
     assert lines.index("## Does jigsaw pretraining help pose estimation?") < 150
     order = ["## What is here", "## Quick start", "## Results", "## Does jigsaw pretraining help pose estimation?",
-             "## How it works", "## From a notebook", "## The scripts at a glance", "## Reproduce every table",
-             "## Layout", "## Licence and citation"]
+             "## How it works", "## Your own images and keypoints", "## From a notebook", "## The scripts at a glance",
+             "## Reproduce every table", "## Layout", "## Licence and citation"]
     assert [line for line in lines if line.startswith("## ")] == order
 
 
@@ -119,7 +121,8 @@ def module_names(module):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_function_the_docs_name_exists(page):
     """`run_folder.load_model` and the like: a name the docs give a user must be there to call."""
-    modules = ["utils", "data", "tasks", "model_utils", "run_folder", "train", "evaluate", "transfer"]
+    modules = ["utils", "data", "tasks", "coco", "model_utils", "training", "run_folder", "train", "evaluate",
+               "transfer"]
     code = " ".join(re.findall(r"`([^`]+)`", (ROOT / page).read_text()))
     named = re.findall(rf"(?<![\w/.-])({'|'.join(modules)})\.([A-Za-z_]\w*)", code)
     files = {"py", "json", "png", "md", "keras", "csv", "npz", "ipynb"}  # train.py, transfer.json: files, not names
@@ -166,3 +169,136 @@ def test_the_readme_snippet_runs_as_written(monkeypatch):
     exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - the project's own README
     assert namespace["decoded"].shape == (6, 9)
     assert (namespace["decoded"] == namespace["permutation"]).all()  # the true label decodes exactly
+
+
+# A measured figure in prose: a signed or decimal number, a percentage, a duration, or a count of seeds ("4/5").
+FIGURE = re.compile(r"(?<![\w.])([+-]?\d[\d,]*(?:\.\d+)?)\s*(%|s\b|min\b|/5\b)|(?<![\w.])([+-]?\d+\.\d+)(?!\w|\.\d)")
+
+
+def prose(markdown):
+    """``markdown`` without what is not prose: fenced blocks (the output blocks have their own test), tables, links."""
+    text = re.sub(r"^```[a-z]*\n.*?^```\n", "", markdown, flags=re.S | re.M)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("|"))
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    # Names that hold numbers but quote no measurement: versions, an arXiv id, a metric's threshold.
+    return re.sub(r"arXiv \S+|Python \d+\.\d+|BY-SA \d+\.\d+|@\d+\.\d+", "", text)
+
+
+def figures_in(markdown):
+    """Each measured figure of ``markdown``'s prose: ``(number as written, unit)``, e.g. ``("98.60", "%")``."""
+    found = []
+    for match in FIGURE.finditer(prose(markdown)):
+        number, unit = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), "")
+        found.append((number, unit))
+    return found
+
+
+def known_numbers(root=ROOT):
+    """Every number the results files hold (key, value), and the text of every table written from them."""
+    pairs = []
+
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            pairs.append((key, float(value)))
+        elif isinstance(value, str):
+            pairs.extend((key, float(n)) for n in re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", value))
+
+    for path in sorted((root / "bench").glob("*.json")):
+        walk(json.loads(path.read_text()))
+    tables_text = "\n".join(table for page in tables.documents(root).values() for table in page)
+    return pairs, tables_text
+
+
+def figure_is_known(number, unit, pairs, tables_text):
+    """Whether a figure as written is a results file's number (as is, or as a percentage) or a table's."""
+    if unit == "/5":
+        return f"{number}/5" in tables_text
+    if re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", tables_text):
+        return True
+    value = abs(float(number.replace(",", "")))
+    places = len(number.split(".")[1]) if "." in number else 0
+    if unit in ("s", "min"):
+        seconds = value * (60 if unit == "min" else 1)
+        return any(round(v) == round(seconds) for key, v in pairs if "second" in key)
+    scales = (1, 100) if unit == "%" or places else (1,)
+    return any(round(abs(v) * scale, places) == value for _, v in pairs for scale in scales)
+
+
+def test_every_figure_the_readme_quotes_is_in_a_results_file():
+    """A figure in the README's prose is one that a results file holds, or a table made from one."""
+    pairs, tables_text = known_numbers()
+    figures = figures_in((ROOT / "README.md").read_text())
+    assert figures, "the README quotes no figure: the pattern is broken"
+    unknown = [f"{number}{unit}" for number, unit in figures if not figure_is_known(number, unit, pairs, tables_text)]
+    assert unknown == []
+
+
+def test_a_figure_in_no_results_file_is_found():
+    pairs, tables_text = [("train_seconds", 52.3), ("exact", 0.986)], "| jigsaw | +9.6 (4/5: ...) |"
+    text = ("It solves 98.60 % after 52 s, +9.6 points (4/5); 98.90 %, 13 min 07 s, 3/5 and 0.1234. PCK@0.1 on "
+            "Python 3.11 ([arXiv 2012.07101](https://arxiv.org/abs/2012.07101)).\n```bash\nx 1.5 %\n```\n"
+            "```\n1000 test puzzles, 2.2 s\n```\n")
+    figures = figures_in(text)
+    assert [f for f in figures if not figure_is_known(*f, pairs, tables_text)] == [
+        ("98.90", "%"), ("13", "min"), ("07", "s"), ("3", "/5"), ("0.1234", "")]
+
+
+def test_every_cpu_the_readme_names_is_a_results_files_cpu():
+    named = set(re.findall(r"`((?:AMD|Intel)[^`]*)`", prose((ROOT / "README.md").read_text())))
+    recorded = {cpu for path in (ROOT / "bench").glob("*.json") for cpu in re.findall(r'"cpu": "([^"]+)"',
+                                                                                     path.read_text())}
+    assert named and named <= recorded
+
+
+def cpus_recorded(results):
+    """The CPUs a results file records: its own ``cpu``, or each row's or cell's (grids.json, transfer.json)."""
+    if "cpu" in results:
+        return [results["cpu"]]
+    rows = results.get("cells") or [row for row in results.values() if isinstance(row, dict)]
+    return [row.get("cpu") for row in rows]
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in (ROOT / "bench").glob("*.json")))
+def test_every_results_file_records_its_cpu(name):
+    """docs/benchmarks.md promises it: a figure's seconds mean something only beside their CPU."""
+    cpus = cpus_recorded(json.loads((ROOT / "bench" / name).read_text()))
+    assert cpus and all(isinstance(cpu, str) and cpu for cpu in cpus), f"{name} records no CPU for some figures"
+
+
+def fenced_blocks(markdown):
+    """The fenced blocks of ``markdown`` in order: ``[(language or "", text)]``, each fence closed by the next."""
+    blocks, language, lines = [], None, []
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, lines = line[3:].strip(), []
+            else:
+                blocks.append((language, "\n".join(lines)))
+                language = None
+        elif language is not None:
+            lines.append(line)
+    return blocks
+
+
+def test_fenced_blocks_are_read_fence_by_fence():
+    assert fenced_blocks("a\n```bash\nx\n```\n\n```\ny\nz\n```\n") == [("bash", "x"), ("", "y\nz")]
+
+
+def test_the_readme_quotes_its_examples_output_from_their_results_file():
+    """The quick start's and the keypoints example's output blocks are lines that bench.quickstart recorded."""
+    from bench import quickstart
+
+    results = json.loads((ROOT / "bench" / "quickstart.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    outputs = [block for language, block in fenced_blocks(text) if not language]
+    assert len(outputs) == len(quickstart.EXAMPLES)
+    for (name, (commands, _, _)), output in zip(quickstart.EXAMPLES.items(), outputs, strict=True):
+        assert results[name]["commands"] == commands
+        assert all(command in text for command in commands), f"the README no longer runs the {name} example"
+        assert output.strip() in results[name]["printed"], f"the README's {name} output is not what it printed"
