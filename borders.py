@@ -46,6 +46,12 @@ def _pair_cost(first, first_inner, second, second_inner, measure):
 MEASURES = ("gradient", "squared")
 
 
+def check_beam(beam):
+    """Raises ValueError unless the beam keeps at least one partial layout."""
+    if beam < 1:
+        raise ValueError(f"--beam must keep at least one layout, got {beam}")
+
+
 def border_costs(puzzles, grid, frame=False, measure="gradient"):
     """The pairwise border costs of each puzzle's pieces.
 
@@ -67,7 +73,11 @@ def border_costs(puzzles, grid, frame=False, measure="gradient"):
     Raises:
         ValueError: if a piece is narrower or lower than two pixels.
     """
-    pieces = utils.split_pieces(puzzles, grid)  # (N, K, h, w[, C])
+    return _piece_costs(utils.split_pieces(puzzles, grid), frame, measure)
+
+
+def _piece_costs(pieces, frame, measure):
+    """``border_costs`` of pieces already cut, ``(N, K, h, w[, C])``."""
     if pieces.ndim == 4:
         pieces = pieces[..., None]
     if min(pieces.shape[2:4]) < 2:
@@ -187,17 +197,17 @@ def improve_by_swaps(costs, layout, grid, max_rounds=100):
         ``(K,)`` int64 layout, costing no more than ``layout``.
     """
     layout = np.asarray(layout, np.int64).copy()
-    k = layout.size
-    first, second = np.triu_indices(k, 1)
+    current = layout_cost(costs, layout[None], grid)[0]
+    first, second = np.triu_indices(layout.size, 1)
     for _ in range(max_rounds):
         swapped = np.repeat(layout[None], len(first), axis=0)
         swapped[np.arange(len(first)), first] = layout[second]
         swapped[np.arange(len(first)), second] = layout[first]
         candidates = layout_cost(costs, swapped, grid)
         best = int(np.argmin(candidates))
-        if candidates[best] >= layout_cost(costs, layout[None], grid)[0] - 1e-9:
+        if candidates[best] >= current - 1e-9:
             break
-        layout = swapped[best]
+        layout, current = swapped[best], candidates[best]
     return layout
 
 
@@ -216,10 +226,10 @@ def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gr
         ``(N, K)`` int64 permutations, ``permutation[n, s] = k`` as ``utils.decode_heatmaps``
         returns them, for ``utils.reassemble`` and ``utils.jigsaw_scores``.
     """
-    if beam < 1:
-        raise ValueError(f"the beam must keep at least one layout, got {beam}")
-    costs = border_costs(puzzles, grid, frame, measure)
-    same = twins(utils.split_pieces(puzzles, grid))
+    check_beam(beam)
+    pieces = utils.split_pieces(puzzles, grid)  # cut once: for the costs and for the twins
+    costs = _piece_costs(pieces, frame, measure)
+    same = twins(pieces)
     permutations = []
     for n in range(len(puzzles)):
         one = {name: value[n] for name, value in costs.items()}

@@ -200,7 +200,11 @@ def load(annotations, images=None) -> Keypoints:
         points = np.asarray(points, dtype=np.float64).reshape(k, 3)
         if not np.isin(points[:, 2], (0, 1, 2)).all():
             _fail(path, f"annotation {ann}: a visibility v must be 0, 1 or 2, got {sorted(set(points[:, 2]))}")
-        written.setdefault(int(a["image_id"]), []).append(_as_written(a, points, filled))
+        try:
+            written.setdefault(int(a["image_id"]), []).append(_as_written(a, points, filled))
+        except (TypeError, ValueError, IndexError):
+            _fail(path, f"annotation {ann}: its area must be a number and its bbox [x, y, w, h], got "
+                        f"{a.get('area')!r} and {a.get('bbox')!r}")
         if a.get("iscrowd"):
             skipped["crowd"] += 1
             continue
@@ -230,16 +234,16 @@ def _as_written(annotation, points, filled):
     """``annotation`` as COCOeval reads it: the file's fields, the ``FILLED`` ones it lacks filled in and counted."""
     out = {key: annotation[key] for key in ("id", "image_id", "category_id") if key in annotation}
     out["keypoints"] = points.reshape(-1).tolist()
+    # In this order: a missing area comes from the bbox, the file's or its own filled-in one.
     defaults = {"bbox": lambda: _box_of(points) if (points[:, 2] > 0).any() else [0.0, 0.0, 0.0, 0.0],
-                "iscrowd": lambda: 0, "num_keypoints": lambda: int((points[:, 2] > 0).sum())}
+                "iscrowd": lambda: 0, "num_keypoints": lambda: int((points[:, 2] > 0).sum()),
+                "area": lambda: out["bbox"][2] * out["bbox"][3]}
     for key, default in defaults.items():
-        if annotation.get(key) is None:
+        given = annotation.get(key)
+        if given is None:
             filled[key] += 1
-        out[key] = annotation[key] if annotation.get(key) is not None else default()
-    if annotation.get("area") is None:
-        filled["area"] += 1
-    out["area"] = float(annotation["area"]) if annotation.get("area") is not None else float(
-        out["bbox"][2] * out["bbox"][3])
+        out[key] = given if given is not None else default()
+    out["area"] = float(out["area"])
     return out
 
 

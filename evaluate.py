@@ -128,8 +128,7 @@ def evaluate(
     if decode is not None:
         run_folder.check_choice("evaluate_decode", decode)
     run_folder.check_choice("split", split)
-    if beam < 1:
-        raise ValueError(f"--beam must keep at least one layout, got {beam}")
+    borders.check_beam(beam)
     if num is not None and num < 1:
         raise ValueError(f"--num must be a positive number of images, got {num}")
     if batch_size < 1:
@@ -161,8 +160,8 @@ def evaluate(
     if decode == borders.DECODE:
         frame = is_digits(config, data)
         border_started = time.perf_counter()
-        scores[borders.DECODE], border_decoded = border_scores(images, shuffled, permutation, config["grid"], beam,
-                                                               frame, batch_size)
+        scores[borders.DECODE], border_decoded, border_exact = border_scores(images, shuffled, permutation,
+                                                                             config["grid"], beam, frame, batch_size)
         border_seconds = time.perf_counter() - border_started
         border = {"beam": beam, "frame": frame, "ms_per_puzzle": round(1000 * border_seconds / len(images), 3)}
     result = {
@@ -206,8 +205,7 @@ def evaluate(
     if failures:
         wrong = round((1 - scores[decode]["exact"]) * len(images))
         if border:
-            exact = utils.jigsaw_scores(images[:], shuffled[:], permutation, border_decoded, config["grid"])["exact"]
-            index = np.flatnonzero(~exact.astype(bool))[:PLOT_COUNT]
+            index = np.flatnonzero(~border_exact.astype(bool))[:PLOT_COUNT]
             wrong_heatmaps, decoded = None, border_decoded[index]
         else:
             index, wrong_heatmaps = find_failures(net, images, shuffled, permutation, config["grid"], decode,
@@ -252,18 +250,24 @@ def is_digits(config, source):
 
 
 def border_scores(images, shuffled, permutation, grid, beam, frame, batch_size):
-    """The border solver's scores on the puzzles, batch by batch: ``({metric: mean}, (N, K) permutations)``."""
+    """The border solver's scores on the puzzles, batch by batch (a folder is never read whole).
+
+    Returns:
+        ``({metric: mean}, (N, K) permutations, (N,) exact)``: the last for ``--failures``.
+    """
     totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
-    decoded = []
+    decoded, exact = [], []
     for start in range(0, len(shuffled), batch_size):
         stop = min(start + batch_size, len(shuffled))
         puzzles = shuffled[start:stop]
         found = borders.solve(puzzles, grid, beam=beam, frame=frame)
-        for name, values in utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found,
-                                                grid).items():
+        scores = utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found, grid)
+        for name, values in scores.items():
             totals[name] += float(values.sum())
         decoded.append(found)
-    return {name: total / len(shuffled) for name, total in totals.items()}, np.concatenate(decoded)
+        exact.append(scores["exact"])
+    means = {name: total / len(shuffled) for name, total in totals.items()}
+    return means, np.concatenate(decoded), np.concatenate(exact)
 
 
 def find_failures(net, images, shuffled, permutation, grid, decode, count, batch_size):

@@ -173,7 +173,7 @@ def short_markdown(results):
         if not row["epochs"]:
             continue
         lines.append(f"| {NETWORK_NAMES[name.split('-')[0]]} | {row['grid'][0]}x{row['grid'][1]} | "
-                     f"{row['epochs'] or '–'} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % |")
+                     f"{row['epochs']} | {100 * row['exact']:.2f} % | {100 * row['pieces']:.2f} % |")
     return "\n".join(lines)
 
 

@@ -83,6 +83,13 @@ def write(folder, photos, per_photo, seed):
     return count
 
 
+def write_crops(out, num, seed):
+    """Writes ``num`` training crops of ``TRAIN_PHOTOS`` into OUT/train and a quarter as many of ``TEST_PHOTOS``
+    into OUT/test (seed + 1); returns both counts."""
+    train = write(out / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
+    return train, write(out / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
+
+
 def results(runs, num, seed, collect=False):
     """Trains and scores every row of ``RESULTS`` (see the module docstring), writing ``RESULTS_JSON`` after each.
 
@@ -97,8 +104,7 @@ def results(runs, num, seed, collect=False):
     runs = pathlib.Path(runs)
     crops = runs / "crops"
     if not (crops / "test").is_dir() and not collect:
-        train = write(crops / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
-        test = write(crops / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
+        train, test = write_crops(crops, num, seed)
         print(f"{train} training crops, {test} test crops in {crops}", flush=True)
     table = {"command": "python -m bench.photos --results --runs " + str(runs), "train_photos": list(TRAIN_PHOTOS),
              "test_photos": list(TEST_PHOTOS), "rows": [], "cpu": utils.cpu_description()}
@@ -140,8 +146,7 @@ def border_results(runs, num, seed):
     runs = pathlib.Path(runs)
     crops = runs / "crops"
     if not (crops / "test").is_dir():
-        write(crops / "train", TRAIN_PHOTOS, -(-num // len(TRAIN_PHOTOS)), seed)
-        write(crops / "test", TEST_PHOTOS, -(-num // 4 // len(TEST_PHOTOS)), seed + 1)
+        write_crops(crops, num, seed)
     table = utils.load_json(RESULTS_JSON)
     rows = [row for row in table["rows"] if row["network"] != "border"]
     for grid in BORDER_GRIDS:
@@ -210,8 +215,7 @@ def main(argv=None):
         print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
     if args.out:
         out = pathlib.Path(args.out)
-        train = write(out / "train", TRAIN_PHOTOS, -(-args.num // len(TRAIN_PHOTOS)), args.seed)
-        test = write(out / "test", TEST_PHOTOS, -(-args.num // 4 // len(TEST_PHOTOS)), args.seed + 1)
+        train, test = write_crops(out, args.num, args.seed)
         print(f"{train} training crops in {out / 'train'}, {test} test crops in {out / 'test'}")
 
 

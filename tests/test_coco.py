@@ -139,6 +139,13 @@ def test_fields_a_file_leaves_out_are_filled_and_counted(tmp_path):
     assert perfect["ap"] == pytest.approx(1.0)
 
 
+def test_an_area_that_is_not_a_number_is_named(tmp_path):
+    annotations = json.loads(tiny_coco(tmp_path).read_text())["annotations"]
+    annotations[1]["area"] = "big"
+    with pytest.raises(ValueError, match="annotation 11: its area must be a number"):
+        coco.load(tiny_coco(tmp_path, annotations=annotations))
+
+
 def test_a_subset_is_scored_against_its_own_instances_only(tmp_path):
     keypoints = coco.load(tiny_coco(tmp_path))
     first = keypoints.subset([0])  # instance 10 of image 1; instance 11, there too, belongs to another subset
