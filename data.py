@@ -351,7 +351,7 @@ class ImageSource:
         return isinstance(self.train, ImageFiles)
 
 
-def open_images(data=None, image_size=None, grid=1, channels=None, strict=False) -> ImageSource:
+def open_images(data=None, image_size=None, grid=1, channels=None, strict=False, keep_size=False) -> ImageSource:
     """Opens a ``--data`` source (see the module docstring) at the training size and channels.
 
     Args:
@@ -365,6 +365,8 @@ def open_images(data=None, image_size=None, grid=1, channels=None, strict=False)
             size down to a multiple of it.
         channels: 1 or 3; None for what the data holds.
         strict: make every file that is not a readable image an error, not a skip.
+        keep_size: an array of images keeps its own size (``train.py --crop`` cuts its crops from
+            them); a folder's files are read at full size by the crops anyway.
 
     Returns:
         An ``ImageSource``.
@@ -384,11 +386,11 @@ def open_images(data=None, image_size=None, grid=1, channels=None, strict=False)
     if path is not None and path.is_dir() and not is_idx_folder(path):
         return _open_folder(path, image_size, grid, channels, strict)
     if path is not None and path.suffix == ".npy":
-        return _open_arrays(_read_npy(path), None, str(data), image_size, grid, channels)
+        return _open_arrays(_read_npy(path), None, str(data), image_size, grid, channels, keep_size)
     if path is not None and path.suffix == ".npz" and not _is_mnist_npz(path):
         arrays = _read_image_npz(path)
         return _open_arrays(arrays.get("x", arrays.get("x_train")), arrays.get("x_test"), str(data), image_size, grid,
-                            channels)
+                            channels, keep_size)
     ((x_train, y_train), (x_test, y_test)), origin = load_mnist(data, return_origin=True)
     if image_size is None and channels in (None, 1):
         return ImageSource(x_train, x_test, origin, "mnist", digits_fingerprint(x_train), 1,
@@ -407,7 +409,7 @@ def _open_folder(folder, image_size, grid, channels, strict):
     return ImageSource(train, every.subset(test), str(folder), "folder", train.fingerprint(), channels, skipped)
 
 
-def _open_arrays(x_train, x_test, origin, image_size, grid, channels):
+def _open_arrays(x_train, x_test, origin, image_size, grid, channels, keep_size=False):
     x_train = check_image_array(x_train, origin)
     if x_test is None:  # one array: a tenth of it is the test split
         train, test = split_off_test(len(x_train))
@@ -416,6 +418,9 @@ def _open_arrays(x_train, x_test, origin, image_size, grid, channels):
     held = 1 if x_train.ndim == 3 or x_train.shape[3] == 1 else 3
     channels = channels or held
     size = grid_size(image_size or x_train.shape[1:3], grid)
+    if keep_size:
+        x_train, x_test = (fit_array(x, x.shape[1:3], channels) for x in (x_train, x_test))
+        return ImageSource(x_train, x_test, origin, "array", digits_fingerprint(x_train), channels)
     x_train, x_test = (fit_array(x, size, channels) for x in (x_train, x_test))
     return ImageSource(x_train, x_test, origin, "array", digits_fingerprint(x_train), channels)
 

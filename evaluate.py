@@ -317,11 +317,11 @@ def make_puzzles(config, source, split, num, seed):
         source = config["data_origin"]
     # Another source than the run's own is brought to the size the run's puzzles have.
     size = config["image_size"] or (None if source is None or _is_mnist(source) else config["puzzle_shape"])
-    opened = data.open_images(source, size, config["grid"], config["channels"])
+    opened = data.open_images(source, size, config["grid"], config["channels"],
+                              keep_size=split == "val" and bool(config.get("crop")))
     if split == "val":
         run_folder.record_digits(dict(config), opened.fingerprint, opened.origin, "--split val")
-        _, val_index = utils.train_val_split(len(opened.train), config["val_size"], config["seed"])
-        images = opened.train.subset(val_index) if opened.streamed else opened.train[val_index]
+        _, images = run_folder.split_training_images(config, opened)
     elif split == "test":
         images = opened.test
     elif opened.streamed:
@@ -333,7 +333,7 @@ def make_puzzles(config, source, split, num, seed):
                          f"these are {list(images.shape[1:3])}")
     # Shuffle the whole split before taking --num, so a puzzle never depends on --num.
     permutation = utils.draw_permutations(len(images), config["grid"], seed)[:num]
-    if opened.streamed:  # a folder: its images are decoded batch by batch, never all at once
+    if isinstance(images, data.ImageFiles):  # a folder: its images are decoded batch by batch, never all at once
         images = images.subset(np.arange(len(permutation)))
         return (Puzzles(images, None, config["grid"], config["gap"]),
                 Puzzles(images, permutation, config["grid"], config["gap"]), permutation, opened.origin)

@@ -96,18 +96,30 @@ def build_unet(input_shape, num_outputs, filters=16, depth=2, dtype_policy=None,
 class EdgeDissimilarity(layers.Layer):
     """How badly each pair of pieces would fit side by side: the cue classic jigsaw solvers use.
 
-    For pieces ``i`` and ``j`` and each of four directions, the mean squared difference of the
-    pixels that would touch: channel 0, ``j`` to the right of ``i`` (``i``'s right column
-    against ``j``'s left column); 1, ``j`` below ``i``; 2, ``j`` to the left; 3, ``j`` above.
-    Log-scaled, ``log(0.001 + d)``, so that near-perfect fits stand out. It depends on the
-    pieces only, not on their slots, so a network that uses it stays shuffle-equivariant.
+    For pieces ``i`` and ``j`` and each of four directions, a dissimilarity of the pixels that
+    would touch: channel 0, ``j`` to the right of ``i`` (``i``'s right column against ``j``'s
+    left column); 1, ``j`` below ``i``; 2, ``j`` to the left; 3, ``j`` above. Log-scaled,
+    ``log(0.001 + d)``, so that near-perfect fits stand out. It depends on the pieces only, not
+    on their slots, so a network that uses it stays shuffle-equivariant.
 
-    Call: ``(N, H, W, C)`` puzzles, H and W multiples of the grid -> ``(N, K, K, 4)`` float32.
+    ``measure="squared"``: ``d`` is the mean squared difference of the two touching lines.
+    ``measure="gradient"``: each line is first continued one pixel towards the other from its
+    gradient (``2 * b1 - b2``, the border solver's cost, ``borders.py``), both ways, so a
+    smooth photograph continuing across the cut costs little. ``relative`` adds, per direction,
+    how much worse the pair is than ``i``'s best candidate and than ``j``'s best candidate
+    (``log d`` minus its row's and its column's minimum, the piece itself left out): whether
+    two pieces are each other's best match, which a single pair's cost cannot say.
+
+    Call: ``(N, H, W, C)`` puzzles, H and W multiples of the grid -> ``(N, K, K, 4)`` float32,
+    or ``(N, K, K, 12)`` with ``relative`` (the four directions' ``log d``, then their row
+    differences, then their column differences).
     """
 
-    def __init__(self, grid, **kwargs):
+    def __init__(self, grid, measure="squared", relative=False, **kwargs):
         super().__init__(**kwargs)
         self.grid = utils.parse_grid(grid)
+        self.measure, self.relative = measure, bool(relative)
+        utils.check_choice("border measure", measure, ("squared", "gradient"))
 
     def call(self, puzzles):
         channels = puzzles.shape[-1]
@@ -119,15 +131,57 @@ class EdgeDissimilarity(layers.Layer):
 
         right, left = flat(pieces[:, :, :, -1, :]), flat(pieces[:, :, :, 0, :])
         bottom, top = flat(pieces[:, :, -1, :, :]), flat(pieces[:, :, 0, :, :])
-        pairs = [_mean_squared_distance(a, b) for a, b in ((right, left), (bottom, top), (left, right), (top, bottom))]
-        return ops.log(1e-3 + ops.stack(pairs, axis=-1))
+        if self.measure == "squared":
+            to_right, below = _mean_squared_distance(right, left), _mean_squared_distance(bottom, top)
+        else:
+            ahead = {side: 2.0 * line - flat(inner) for side, line, inner in (
+                ("right", right, pieces[:, :, :, -2, :]), ("left", left, pieces[:, :, :, 1, :]),
+                ("bottom", bottom, pieces[:, :, -2, :, :]), ("top", top, pieces[:, :, 1, :, :]))}
+            to_right = _mean_squared_distance(ahead["right"], left) + _mean_squared_distance(right, ahead["left"])
+            below = _mean_squared_distance(ahead["bottom"], top) + _mean_squared_distance(bottom, ahead["top"])
+        pairs = [to_right, below, ops.transpose(to_right, (0, 2, 1)), ops.transpose(below, (0, 2, 1))]
+        logs = ops.log(1e-3 + ops.stack(pairs, axis=-1))  # (N, K, K, 4)
+        if not self.relative:
+            return logs
+        # The piece itself is never its own neighbour: out of the minima.
+        itself = ops.reshape(ops.eye(k, dtype="float32") * 1e4, (1, k, k, 1))
+        row_best = ops.min(logs + itself, axis=2, keepdims=True)  # i's best candidate j
+        column_best = ops.min(logs + itself, axis=1, keepdims=True)  # j's best candidate i
+        return ops.concatenate([logs, logs - row_best, logs - column_best], axis=-1)
 
     def compute_output_shape(self, input_shape):
         k = math.prod(utils.parse_grid(self.grid))
-        return (input_shape[0], k, k, 4)
+        return (input_shape[0], k, k, 12 if self.relative else 4)
 
     def get_config(self):
-        return {**super().get_config(), "grid": list(self.grid)}
+        return {**super().get_config(), "grid": list(self.grid), "measure": self.measure, "relative": self.relative}
+
+
+@keras.saving.register_keras_serializable(package="jigsaw")
+class BestMatches(layers.Layer):
+    """What each piece's border costs say about where it lies: per piece, not per pair.
+
+    From ``EdgeDissimilarity(..., relative=True)``'s pair features, for each piece ``i`` and each
+    direction: whether some piece is ``i``'s best match there and has ``i`` as its own best
+    match (0 if so, larger the further from it: the smallest sum of the row and column
+    differences), and how well its best candidate fits, against the puzzle's median of that.
+    A piece with no such "best buddy" above it most likely lies in the top row: attention,
+    which always spreads its weight over some pieces, cannot say "none" by itself.
+
+    Call: ``(N, K, K, 12)`` pair features -> ``(N, K, 8)`` float32.
+    """
+
+    def call(self, pairs):
+        k = pairs.shape[1]
+        itself = ops.reshape(ops.eye(k, dtype="float32") * 1e4, (1, k, k, 1))  # never its own neighbour
+        logs, rows, columns = pairs[..., :4] + itself, pairs[..., 4:8], pairs[..., 8:]
+        buddies = ops.min(rows + columns + itself, axis=2)  # (N, K, 4)
+        best = ops.min(logs, axis=2)  # (N, K, 4)
+        typical = ops.median(best, axis=1, keepdims=True)
+        return ops.concatenate([buddies, best - typical], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], 8)
 
 
 def cut_pieces(puzzles, grid):
@@ -314,7 +368,9 @@ def build_piece_transformer(
             piece's four border strips of features projected to keys whose dot products score
             every pair in every direction (``BorderCompatibility``); ``"mse"``, the mean squared
             difference of the touching border pixels (``EdgeDissimilarity``) through a small
-            MLP of each block; ``"none"``.
+            MLP of each block; ``"gradient"``, the border solver's gradient-predicted cost of
+            every pair with how far each pair is from either piece's best match (``EdgeDissimilarity``
+            with ``relative``), through that MLP; ``"none"``.
         dtype_policy: Keras dtype policy of the body; the heatmap layer is always float32.
         num_outputs: output maps; None for ``K = rows * cols``, one heatmap per piece.
         name: the model's name.
@@ -357,12 +413,18 @@ def build_piece_transformer(
     pairs = None
     if edge_bias == "mse":
         pairs = EdgeDissimilarity(grid, dtype="float32", name="edges")(inputs)
+    elif edge_bias == "gradient":
+        pairs = EdgeDissimilarity(grid, "gradient", relative=True, dtype="float32", name="edges")(inputs)
+        matches = BestMatches(dtype="float32", name="best_matches")(pairs)  # (N, K, 8)
+        x = layers.Add(dtype=dtype_policy, name="pieces_and_matches")(
+            [x, layers.Dense(dim, dtype=dtype_policy, name="matches")(matches)])
     elif edge_bias == "learned":
         if not piece_filters:
             features = Pieces((rows, cols), dtype=dtype_policy, name="cut")(inputs)
         pairs = BorderCompatibility(32, dtype="float32", name="borders")(features)
     for i in range(blocks):
-        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy, pairs, edge_mlp=edge_bias == "mse")
+        x = transformer_block(x, dim, heads, f"block{i}", dtype_policy, pairs,
+                              edge_mlp=edge_bias in ("mse", "gradient"))
     x = layers.LayerNormalization(dtype=dtype_policy, name="norm")(x)
     x = layers.Reshape((rows, cols, dim), dtype=dtype_policy, name="grid")(x)
     # float32 and zero-initialised, as in the U-Net: the first heatmaps are flat.

@@ -25,7 +25,10 @@ import os
 import pathlib
 import shutil
 
+import numpy as np
+
 import borders
+import crops
 import data
 import tasks
 import utils
@@ -49,7 +52,7 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("single", "mirrored", "multiworker")
 SPLITS = ("test", "val", "all")
 PRETEXTS = ("jigsaw", "denoise")
-EDGE_BIASES = ("learned", "mse", "none")
+EDGE_BIASES = ("learned", "mse", "gradient", "none")
 # setting -> (what it is called in an error, its allowed values)
 CHOICES = {
     "arch": ("network", ARCHS),
@@ -81,6 +84,11 @@ DEFAULTS = dict(
     strict=False,
     train_size=None,
     val_size=None,
+    val_data=None,  # None: validation images split off the training images
+    crop=False,  # fresh random crops of the training images (crops.py) instead of the size rule
+    crops_per_epoch=crops.DEFAULT_CROPS_PER_EPOCH,
+    jitter=0.0,
+    gray=0.0,
     arch="transformer",
     loss=None,  # the network's own (NETWORK_DEFAULTS)
     dim=128,
@@ -170,6 +178,12 @@ def check_settings(config):
         raise ValueError(f"--learning-rate must be positive, got {config['learning_rate']}")
     if config["sigma"] is not None and not config["sigma"] > 0:
         raise ValueError(f"--sigma must be a positive number of pixels, got {config['sigma']}")
+    if config["crops_per_epoch"] < 1:
+        raise ValueError(f"--crops-per-epoch must be a positive integer, got {config['crops_per_epoch']}")
+    if not 0 <= config["jitter"] < 1:
+        raise ValueError(f"--jitter must lie in [0, 1), got {config['jitter']}")
+    if not 0 <= config["gray"] <= 1:
+        raise ValueError(f"--gray must lie in [0, 1], got {config['gray']}")
     for key in ("train_size", "val_size"):
         if config[key] is not None and config[key] < 1:
             raise ValueError(f"{flag(key)} must be positive, got {config[key]}")
@@ -243,6 +257,49 @@ def record_digits(config, x_train, origin, action):
             f"its validation images from ({config['data_origin']}, fingerprint {recorded}); give --data that source"
         )
     config.update(data_origin=origin, data_fingerprint=fingerprint)
+
+
+def split_training_images(config, source):
+    """A run's training and validation images, as its settings (``val_size``, ``seed``, ``crop``, ``val_data``) say.
+
+    ``train.py`` trains on the first and validates on the second; ``evaluate.py --split val``
+    scores the second. With ``val_data``, every image of that source is a validation image and
+    the training images are all the source's; else ``val_size`` images (with ``crop``: whole
+    photographs) are split off with ``seed``, and with ``crop`` their ``crops.VAL_CROPS`` crops
+    fixed by ``seed`` are the validation images.
+
+    Args:
+        config: the run's settings, ``val_size`` resolved; ``image_shape`` (the crops' size with
+            ``crop``) is taken from ``source`` when the run has not recorded it yet.
+        source: the run's training ``data.ImageSource``, opened at its size and channels (with
+            ``crop``, an array at its own size: ``data.open_images(keep_size=True)``).
+
+    Returns:
+        ``(train, val)``: the training images (an array, ``data.ImageFiles``, or with ``crop`` a
+        ``crops.RandomCrops``), and the validation images (an array or ``data.ImageFiles``).
+    """
+    shape, channels = tuple(config.get("image_shape") or source.image_shape), source.channels
+    train_index, val_index = utils.train_val_split(len(source.train), config["val_size"], config["seed"])
+    train_index = train_index[: config["train_size"]]
+
+    def images(index):
+        return source.train.subset(index) if source.streamed else source.train[index]
+
+    train = images(train_index)
+    if config.get("crop"):
+        train = crops.RandomCrops(train, shape, channels, config["crops_per_epoch"], config["seed"],
+                                  jitter=config["jitter"], gray=config["gray"])
+    if config.get("val_data") is not None:
+        other = data.open_images(config["val_data"], shape, config["grid"], channels, config["strict"])
+        if other.image_shape != tuple(shape):
+            raise ValueError(f"--val-data {config['val_data']} comes out {other.image_shape[0]}x"
+                             f"{other.image_shape[1]} px, the training images {shape[0]}x{shape[1]}: give --image-size")
+        val = other.train.joined(other.test) if other.streamed else np.concatenate([other.train, other.test])
+    elif config.get("crop"):  # fixed crops of the held-out photographs, never of the training ones
+        val = crops.RandomCrops(images(val_index), shape, channels, seed=config["seed"]).fixed(crops.VAL_CROPS)
+    else:
+        val = images(val_index)
+    return train, val
 
 
 def write_config(config, folder) -> None:

@@ -22,6 +22,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
+import crops
 import data
 import run_folder
 import tasks
@@ -70,7 +71,21 @@ def add_puzzle_flags(parser, d):
         help="use only this many training images (default: all left after the validation split)")
     add("--val-size", type=int, default=d["val_size"],
         help="validation images split off the training images with --seed "
-             "(default: 5000, or a sixth of the training images if fewer than 30,000)")
+             "(default: 5000, or a sixth of the training images if fewer than 30,000; with --crop, photographs, "
+             f"of which {crops.VAL_CROPS} fixed crops are the validation images)")
+    add("--val-data", default=d["val_data"],
+        help="validation images from this source instead (every image of it, at the training size and channels), "
+             "e.g. crops of photographs the training never sees")
+    add("--crop", action="store_true",
+        help="train on a fresh random crop of a training image every time one is drawn (a side of "
+             f"{crops.SCALE[0]:.0%} to {crops.SCALE[1]:.0%} of its shorter side, resized to --image-size, flipped "
+             "left to right half the time): many puzzles from a few large photographs")
+    add("--crops-per-epoch", type=int, default=d["crops_per_epoch"],
+        help=f"with --crop: puzzles an epoch (default {d['crops_per_epoch']})")
+    add("--jitter", type=float, default=d["jitter"],
+        help="with --crop: colour jitter, brightness, contrast and saturation scaled by up to 1 +- JITTER (default 0)")
+    add("--gray", type=float, default=d["gray"],
+        help="with --crop: the share of colour crops turned gray (default 0)")
 
 
 def add_network_flags(parser, d):
@@ -95,7 +110,9 @@ def add_network_flags(parser, d):
     parser.add_choice("edge_bias", d["edge_bias"],
                       "transformer: what biases every attention block towards pieces that fit side by side: "
                       "'learned' (default), keys of each piece's border features, matched in all four directions; "
-                      "'mse', the mean squared difference of the touching border pixels; 'none'")
+                      "'mse', the mean squared difference of the touching border pixels; 'gradient', the border "
+                      "solver's cost (each touching line predicted from its gradient) with how far each pair is "
+                      "from either piece's best match; 'none'")
     add("--filters", type=int, default=d["filters"],
         help=f"U-Net filters at the top level, doubling per level (default {d['filters']})")
     add("--depth", type=int, default=d["depth"],
@@ -177,7 +194,7 @@ def train(resume=False, overwrite=False, verbose=1, **settings):
 
     # Everything that can be wrong with the data is found before a file is written.
     source = data.open_images(config["data"], config["image_size"], utils.parse_grid(config["grid"]),
-                              config["channels"], config["strict"])
+                              config["channels"], config["strict"], keep_size=config["crop"])
     run_folder.record_digits(config, source.fingerprint, source.origin, "--resume")
     train_images, val_images = split_images(config, source)
     if not resume:
@@ -211,22 +228,29 @@ def split_images(config, source):
         source: a ``data.ImageSource``.
 
     Returns:
-        ``(train_images, val_images)``: the training images as the source holds them (an array, or
-        ``data.ImageFiles`` decoded batch by batch), and the validation images decoded into memory:
-        ``(N, H, W[, 3])`` uint8.
+        ``(train_images, val_images)``: the training images (``run_folder.split_training_images``),
+        and the validation images decoded into memory: ``(N, H, W[, 3])`` uint8.
     """
-    x_train = source.train
+    if config["crop"] and source.kind == "mnist":
+        raise ValueError("--crop cuts random crops of large images: give a folder or an array of them, and "
+                         "--image-size")
     image_shape = source.image_shape
+    if config["crop"]:  # the crops' size (an array keeps its own)
+        image_shape = data.grid_size(config["image_size"] or data.DEFAULT_IMAGE_SIZE, utils.parse_grid(config["grid"]))
     grid = utils.check_grid(config["grid"], image_shape)
-    if config["val_size"] is None:
-        config["val_size"] = min(5000, len(x_train) // 6)
-    if config["val_size"] >= len(x_train):
-        raise ValueError(f"--val-size {config['val_size']} leaves no training images: the data has {len(x_train)}")
-    train_index, val_index = utils.train_val_split(len(x_train), config["val_size"], config["seed"])
-    train_index = train_index[: config["train_size"]]
+    if config["val_data"] is not None:
+        config["val_size"] = 0
+    elif config["val_size"] is None:  # with --crop, photographs: a sixth of them
+        config["val_size"] = max(1, len(source.train) // 6) if config["crop"] else min(5000, len(source.train) // 6)
+    if config["val_size"] >= len(source.train):
+        raise ValueError(f"--val-size {config['val_size']} leaves no training images: the data has "
+                         f"{len(source.train)}")
     utils.check_gap(config["gap"], image_shape, grid)
+    config.update(grid=list(grid), image_shape=list(image_shape))
+    train, val = run_folder.split_training_images(config, source)
+    val = val.load() if isinstance(val, data.ImageFiles) else val
+    skipped = {**source.skipped, **(train.skipped if config["crop"] else {})}
     config.update(
-        grid=list(grid),
         sigma=config["sigma"] or utils.default_sigma(image_shape, grid),
         image_shape=list(image_shape),
         # MNIST keeps its own size (padded to the grid); every other source was brought to this size.
@@ -234,13 +258,12 @@ def split_images(config, source):
         channels=source.channels,
         puzzle_shape=list(utils.padded_shape(image_shape, grid)),
         num_pieces=grid[0] * grid[1],
-        train_digits=len(train_index),
-        val_digits=len(val_index),
+        train_digits=len(train.images if config["crop"] else train),  # with --crop: photographs
+        val_digits=len(val),
         data_kind=source.kind,
-        skipped_files=source.skipped,
+        skipped_files=skipped,
     )
-    train = x_train.subset(train_index) if source.streamed else x_train[train_index]
-    return train, x_train[val_index]
+    return train, val
 
 
 def fit(folder, config, train_images, val_images, resume=False, verbose=1):
@@ -265,7 +288,7 @@ def fit(folder, config, train_images, val_images, resume=False, verbose=1):
     if config["gap"]:  # the images the puzzles are cut from lose their pieces' margins (training: batch by batch)
         val_images = utils.blank_margins(val_images, grid, config["gap"])
     # Images decoded from files: two threads decode the next batches while the network trains on this one.
-    workers = 2 if isinstance(train_images, data.ImageFiles) else 1
+    workers = 2 if isinstance(train_images, (data.ImageFiles, crops.RandomCrops)) else 1
     batches = (DenoiseBatches if denoise else PuzzleBatches)(train_images, grid, sigma, config["batch_size"],
                                                              config["seed"], gap=config["gap"], workers=workers)
     train_data, steps = batches, len(batches)

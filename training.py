@@ -188,7 +188,10 @@ class PuzzleBatches(keras.utils.PyDataset):
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
             self._order_epoch, self._order = epoch, order
         chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = self.images[chosen[part::parts]]
+        if hasattr(self.images, "draw"):  # crops.RandomCrops: a fresh crop for each (epoch, draw)
+            images = self.images.draw(epoch, chosen[part::parts])
+        else:
+            images = self.images[chosen[part::parts]]
         if self.gap:
             images = utils.blank_margins(images, self.grid, self.gap)
         return self.pairs(images, [self.seed, epoch, index], len(chosen), slice(part, None, parts))

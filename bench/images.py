@@ -14,6 +14,13 @@ same command; the folders are generated here, in a temporary folder, and deleted
    over a folder of 20,000 PNG files, against the same command over 200,000.
 3. colour: seconds a training step (batch 128, 48 px, 3x3) of each network on 3-channel
    images, against the same network on 1-channel images; interleaved rounds.
+5. crop feed: puzzles/s that ``PuzzleBatches`` over ``crops.RandomCrops`` makes on two threads
+   (3x3 puzzles of fresh 48 px crops, as ``train.py --crop`` feeds them), against the puzzles/s
+   that a training step of the default network consumes on the same puzzles from memory; two
+   sources: the photograph corpus's training photographs (``bench.photos``, decoded once, then
+   from the cache) and a folder of 600 large JPEGs (2400x1800), of which the cache holds a fifth.
+6. crop memory: peak RSS of a whole ``train.py --crop`` process (one epoch of 256 crops, default
+   network, 2x2, 32 px) over a folder of 1,000 photographs against the same over 100,000.
 4. loader: the choice between a PyDataset with workers and tf.data, by training images/s of the
    default network (as in 1) fed from the folder of JPEGs by ``PuzzleBatches`` on 2 threads of
    a PyDataset (what train.py uses), against the same batches mapped by tf.data on 2 parallel
@@ -43,6 +50,8 @@ GOALS = {
     "memory": "200,000 files <= 1.1x 20,000 files",
     "colour": "reported",
     "loader": "train.py's way to feed batches is the fastest",
+    "crops": "the crop feed makes >= 1.5x the puzzles a training step consumes",
+    "crop_memory": "100,000 photographs <= 1.1x 1,000 photographs",
 }
 SECTIONS = tuple(GOALS)
 
@@ -198,6 +207,86 @@ def bench_loader(workdir, quick):
             "met": middle[fastest] / ours < 1.05}
 
 
+# ------------------------------------------------------------------------- 5. crop feed
+def large_jpegs(folder, count, size=(1800, 2400)):
+    """``count`` large JPEGs (the corpus's photographs enlarged to ``size``, each shifted), as a camera writes."""
+    from PIL import Image
+
+    from bench.photos import CORPUS_TRAIN, photograph_file
+
+    photos = [Image.open(photograph_file(name)).convert("RGB").resize(size[::-1]) for name in CORPUS_TRAIN]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        photo = np.roll(np.asarray(photos[i % len(photos)]), 37 * i, axis=1)
+        Image.fromarray(photo).save(folder / f"{i:04d}.jpg", quality=90)
+    return folder
+
+
+def crop_feed_rate(batches, count, threads=2):
+    """Puzzles/s that ``batches`` makes, ``count`` batches on ``threads`` threads, as a PyDataset's workers would."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        made = sum(len(x) for x, _ in pool.map(lambda i: batches[i], range(count)))
+    return made / (time.perf_counter() - started)
+
+
+def bench_crops(workdir, quick):
+    import crops
+    from bench.photos import write_corpus
+    from training import PuzzleBatches
+
+    grid, size, batch_size = (3, 3), (48, 48), 128
+    count = 6 if quick else 24  # batches a round
+    write_corpus(workdir / "corpus", seed=0)
+    sources = {"corpus": workdir / "corpus" / "train", "large JPEGs": large_jpegs(workdir / "large",
+                                                                                  60 if quick else 600)}
+    sigma = utils.default_sigma(size, grid)
+    feeds = {}
+    for name, folder in sources.items():
+        files = data.ImageFiles(folder, data.list_images(folder)[0], size, 3)
+        feeds[name] = PuzzleBatches(crops.RandomCrops(files, size, 3, per_epoch=batch_size * count),
+                                    grid, sigma, batch_size, seed=0)
+        feeds[name][0]  # the first decodes
+    model = network("transformer", grid, size, 3)
+    in_memory = PuzzleBatches(feeds["corpus"].images.draw(0, np.arange(batch_size * 8)), grid, sigma, batch_size, 0)
+    model.fit(in_memory, epochs=1, steps_per_epoch=2, verbose=0)  # build and trace outside the timing
+    rates = {"training step": [], **{name: [] for name in feeds}}
+    for _ in range(2 if quick else 3):  # interleaved, so drift in machine speed hits all
+        clock = step_clock()
+        model.fit(in_memory, epochs=1, verbose=0, callbacks=[clock])
+        rates["training step"].append(batch_size / clock.seconds_per_step())
+        for name, batches in feeds.items():
+            batches.epoch += 1  # fresh crops, as every epoch draws
+            rates[name].append(crop_feed_rate(batches, count))
+    best = {name: max(values) for name, values in rates.items()}
+    ratios = {name: best[name] / best["training step"] for name in feeds}
+    return {"grid": "3x3", "size": size[0], "batch_size": batch_size, "per_s": best, "ratios": ratios,
+            "large_jpegs": 60 if quick else 600, "cache_mb": crops.DEFAULT_CACHE_MB, "all_runs": rates,
+            "met": min(ratios.values()) >= 1.5}
+
+
+# ----------------------------------------------------------------------- 6. crop memory
+def bench_crop_memory(workdir, quick):
+    sizes = (100, 10000) if quick else (1000, 100000)
+    runs = {}
+    for count in sizes:
+        folder = workdir / f"crop-jpg-{count}"
+        started = time.perf_counter()
+        write_folder(folder, count, 64, "jpg", seed=count)
+        written = time.perf_counter() - started
+        command = [sys.executable, str(ROOT / "train.py"), "--data", str(folder), "--crop", "--crops-per-epoch",
+                   "256", "--image-size", "32", "--grid", "2", "--epochs", "1", "--quiet", "--out",
+                   str(workdir / f"crop-run-{count}")]
+        code, seconds, peak_mb, output = run_measured(command)
+        if code != 0:
+            raise RuntimeError(f"train.py --crop over {count} files failed:\n{output[-2000:]}")
+        runs[str(count)] = {"peak_rss_mb": peak_mb, "seconds": seconds, "write_seconds": written}
+    ratio = runs[str(sizes[1])]["peak_rss_mb"] / runs[str(sizes[0])]["peak_rss_mb"]
+    return {"files": list(sizes), "runs": runs, "ratio": ratio, "met": ratio <= 1.1}
+
+
 # ------------------------------------------------------------------------------ tables
 NAMES = {"transformer": "default network", "unet": "original U-Net"}
 
@@ -233,6 +322,21 @@ def markdown(results):
                      f"JPEGs of {f['size']} px: train.py's {ours} vs {' / '.join(others)} | "
                      f"{f['per_s'][ours]:,.0f} vs {rates} images/s ({ratios}) | {GOALS['loader']} (within 5 %) | "
                      f"{'met' if f['met'] else '**not met**'} |")
+    if "crops" in results:
+        c = results["crops"]
+        for name, ratio in c["ratios"].items():
+            source = ("the corpus's training photographs" if name == "corpus"
+                      else f"a folder of {c['large_jpegs']} JPEGs of 2400x1800 px, {c['cache_mb']} MiB of cache")
+            lines.append(f"| puzzles/s of the crop feed ({c['grid']}, {c['size']} px crops, 2 threads) from {source} "
+                         f"vs what a training step of the default network consumes | {c['per_s'][name]:,.0f} vs "
+                         f"{c['per_s']['training step']:,.0f} puzzles/s ({ratio:.2f}x) | ≥ 1.5x | "
+                         f"{'met' if ratio >= 1.5 else '**not met**'} |")
+    if "crop_memory" in results:
+        m = results["crop_memory"]
+        small, large = (m["runs"][str(n)]["peak_rss_mb"] for n in m["files"])
+        lines.append(f"| peak RSS of one `train.py --crop` epoch (default network, 2x2, 32 px) over a folder of "
+                     f"{m['files'][0]:,} vs {m['files'][1]:,} JPEG photographs | {small:,.0f} vs {large:,.0f} MB "
+                     f"({m['ratio']:.2f}x) | ≤ 1.1x | {'met' if m['met'] else '**not met**'} |")
     lines.append(f"| the CPU (`utils.cpu_description()`) | {results.get('cpu', 'not recorded')} | | |")
     return "\n".join(lines)
 
@@ -258,6 +362,10 @@ def main(argv=None):
                 results[name] = bench_memory(workdir, args.quick)
             elif name == "loader":
                 results[name] = bench_loader(workdir, args.quick)
+            elif name == "crops":
+                results[name] = bench_crops(workdir, args.quick)
+            elif name == "crop_memory":
+                results[name] = bench_crop_memory(workdir, args.quick)
             else:
                 results[name] = bench_colour(args.quick)
             print(f"[{name}: {time.perf_counter() - started:.0f} s]", flush=True)

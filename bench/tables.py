@@ -41,7 +41,8 @@ def documents(root=ROOT):
     return {
         "README.md": [grids.short_markdown(grid_rows), transfer_table.answer_markdown(cells)],
         "docs/results.md": [grids.markdown(grid_rows), grids.goals_markdown(grid_rows),
-                            *([photos.markdown(load("photos.json"))] if measured["photos.json"] else [])],
+                            *([photos.markdown(load("photos.json")), photos.goals_markdown(load("photos.json")),
+                               photos.levers_markdown(load("photos.json"))] if measured["photos.json"] else [])],
         "docs/benchmarks.md": [bench.speed_markdown(load("results.json")),
                                bench.speed_markdown(load("results-default.json")),
                                bench.cost_markdown(load("cost.json")),

@@ -604,16 +604,47 @@ def test_images_writes_folders_of_images_of_one_size(tmp_path):
 def test_photos_results_table_has_one_row_per_run_and_the_cpu():
     from bench import photos
 
-    row = {"network": "unet", "grid": "3x3", "epochs": 10, "train_images": 2778, "test_images": 500,
-           "exact": 0.1234, "pieces": 0.5, "train_seconds": 61.0}
+    row = {"network": "unet", "grid": "3x3", "epochs": 50, "steps": 1500, "train_images": 12, "test_images": 1000,
+           "exact": 0.1234, "pieces": 0.5, "train_seconds": 610.0}
     table = photos.markdown({"rows": [row], "cpu": "a CPU"}).splitlines()
-    assert table[2] == "| original U-Net (`--arch unet`) | 3x3 | 10 | 2,778 | 500 | 12.34 % | 50.00 % | 61 s |"
+    assert table[2] == "| original U-Net (`--arch unet`) | 3x3 | 1,500 | 12 | 1,000 | 12.34 % | 50.00 % | 10 min |"
     assert table[-1].startswith("| the CPU | a CPU |")
-    border = {"network": "border", "grid": "2x2", "epochs": 0, "train_images": 0, "test_images": 1000,
+    assert sum("not measured yet" in line for line in table) == len(photos.RESULTS) - 1
+    border = {"network": "border", "grid": "3x3", "epochs": 0, "train_images": 0, "test_images": 1000,
               "exact": 0.9, "pieces": 0.92, "ms_per_puzzle": 0.55}
     table = photos.markdown({"rows": [row, border], "cpu": "a CPU"}).splitlines()
-    assert table[3] == ("| border solver (learns nothing) | 2x2 | – | – | 1,000 | 90.00 % | 92.00 % | "
-                        "none (0.6 ms a puzzle) |")
+    assert table[2] == ("| border solver (learns nothing) | 3x3 | – | – | 1,000 | 90.00 % | 92.00 % | "
+                        "none (0.6 ms a puzzle) |")  # each grid's rows together, the border solver first
+
+
+@pytest.mark.parametrize("network, border, verdict", [(0.96, 0.9, "met"), (0.96, 0.97, "**not met**"),
+                                                      (0.94, 0.5, "**not met**")])
+def test_photos_goals_ask_for_the_goal_and_a_win_over_border_matching(network, border, verdict):
+    from bench import photos
+
+    rows = [{"network": "transformer", "grid": "3x3", "exact": network},
+            {"network": "border", "grid": "3x3", "exact": border}]
+    line = next(line for line in photos.goals_markdown({"rows": rows}).splitlines() if line.startswith("| 3x3"))
+    assert line.endswith(f"| {verdict} |")
+
+
+def test_photos_ship_refuses_runs_larger_than_models_may_hold(tmp_path, monkeypatch):
+    from bench import photos
+
+    monkeypatch.setattr(photos, "MODELS", tmp_path / "models")
+    monkeypatch.setattr(photos, "without_optimizer", shutil.copy2)  # these models are bytes, not Keras files
+    for arch, grid in photos.RESULTS:
+        run = tmp_path / "runs" / f"{arch}-{grid}x{grid}"
+        run.mkdir(parents=True)
+        for name in photos.SHIPPED:
+            (run / name).write_bytes(b"x" * (8 * 2**20 if name == "best.keras" else 10))
+    with pytest.raises(ValueError, match="more than models/ may hold"):
+        photos.ship(tmp_path / "runs")
+    assert not (tmp_path / "models").exists()  # nothing copied
+    for arch, grid in photos.RESULTS:
+        (tmp_path / "runs" / f"{arch}-{grid}x{grid}" / "best.keras").write_bytes(b"small")
+    photos.ship(tmp_path / "runs")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["photos-2x2", "photos-3x3", "photos-4x4"]
 
 
 @pytest.mark.parametrize("staged, resumed", [(False, False), (True, True)])
@@ -621,7 +652,8 @@ def test_photos_results_continue_only_an_interrupted_run(tmp_path, monkeypatch, 
     import run_folder
     from bench import photos
 
-    (tmp_path / "crops" / "test").mkdir(parents=True)  # the crops are made: no photograph is cut
+    (tmp_path / "corpus" / "test").mkdir(parents=True)  # the corpus is written: no photograph is cut
+    monkeypatch.setattr(photos, "RESULTS_JSON", tmp_path / "photos.json")
     arch, grid = photos.RESULTS[0]
     staging = run_folder.staging_folder(tmp_path / f"{arch}-{grid}x{grid}")
     staging.mkdir()  # without its config.json a staging folder is no run to resume
@@ -635,8 +667,10 @@ def test_photos_results_continue_only_an_interrupted_run(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(photos.subprocess, "run", stop)
     with pytest.raises(KeyboardInterrupt):
-        photos.results(tmp_path, num=10, seed=0)
+        photos.results(tmp_path, seed=0)
     assert ("--resume" in commands[0]) is resumed
+    assert commands[0][commands[0].index("--val-data") + 1] == str(tmp_path / "corpus" / "val")
+    assert "--crop" in commands[0] and "--edge-bias" in commands[0]
 
 
 def test_cells_written_when_digit_centres_were_called_keypoints_read_as_centres():

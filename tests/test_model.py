@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import random_images
 
+import borders
 import model_utils
 import training
 import utils
@@ -135,7 +136,7 @@ def test_piece_transformer_gives_one_heatmap_per_piece_at_the_puzzle_size(grid):
 
 
 # Every way a piece is read: (piece_filters, edge_bias).
-NETWORK_VARIANTS = [(4, "learned"), (4, "none"), (0, "learned"), (0, "mse"), (0, "none")]
+NETWORK_VARIANTS = [(4, "learned"), (4, "none"), (4, "gradient"), (0, "learned"), (0, "mse"), (0, "none")]
 
 
 # Grid 3 runs in the fast subset; 2x2 and 2x5 are marked slow.
@@ -207,6 +208,38 @@ def test_edge_dissimilarity_compares_the_borders_that_would_touch(grid):
         expected = [np.mean((a[:, -1] - b[:, 0]) ** 2), np.mean((a[-1] - b[0]) ** 2),  # j right of i, j below i
                     np.mean((a[:, 0] - b[:, -1]) ** 2), np.mean((a[0] - b[-1]) ** 2)]  # j left of i, j above i
         np.testing.assert_allclose(edges[n, i, j], np.log(1e-3 + np.array(expected)), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 4)])
+def test_gradient_edge_dissimilarity_is_the_border_solvers_cost_with_each_pieces_best_match(grid):
+    rows, cols = utils.parse_grid(grid)
+    height, width = utils.padded_shape((24, 24), grid)
+    puzzles = np.random.default_rng(1).random((2, height, width, 3), dtype=np.float32)
+    edges = np.asarray(model_utils.EdgeDissimilarity(grid, "gradient", relative=True)(puzzles), np.float64)
+    k = rows * cols
+    assert edges.shape == (2, k, k, 12)
+    costs = borders.border_costs(puzzles, grid)
+    per_line = {"right": (height // rows) * 3, "below": (width // cols) * 3}  # the solver sums, the layer means
+    logs = np.log(1e-3 + np.stack([costs["right"] / per_line["right"], costs["below"] / per_line["below"]], -1))
+    np.testing.assert_allclose(edges[..., :2], logs, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(edges[..., 2:4], logs.transpose(0, 2, 1, 3), rtol=1e-3, atol=1e-3)
+    others = edges[..., :4] + np.eye(k)[None, :, :, None] * 1e9  # a piece is never its own neighbour
+    np.testing.assert_allclose(edges[..., 4:8], edges[..., :4] - others.min(axis=2, keepdims=True), atol=1e-4)
+    np.testing.assert_allclose(edges[..., 8:], edges[..., :4] - others.min(axis=1, keepdims=True), atol=1e-4)
+
+
+@pytest.mark.parametrize("grid", [3, (2, 4)])
+def test_best_matches_say_which_pieces_lie_on_the_image_s_border(grid):
+    # A smooth image, unshuffled: every inner border continues, so each piece's true neighbour is its best
+    # buddy; a piece on the image's top row has none above it, and so on for each side.
+    rows, cols = utils.parse_grid(grid)
+    y, x = np.mgrid[:rows * 12, :cols * 12] / 12.0
+    image = np.stack([np.sin(1.3 * x + 0.4 * y), np.cos(0.7 * y - 0.9 * x), np.sin(x * y / 3)], -1)
+    pairs = model_utils.EdgeDissimilarity(grid, "gradient", relative=True)(image[None].astype(np.float32))
+    buddies = np.asarray(model_utils.BestMatches()(pairs))[0, :, :4]  # (K, 4): right, below, left, above
+    row, col = np.divmod(np.arange(rows * cols), cols)
+    on_side = np.stack([col == cols - 1, row == rows - 1, col == 0, row == 0], -1)
+    assert (buddies[~on_side] < 1e-3).all() and (buddies[on_side] > 0.1).all()
 
 
 # ------------------------------------------------------------------------- losses

@@ -2,9 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 
+import crops
 import run_folder
+import utils
 
 
 def write_config(folder, **config):
@@ -135,3 +138,20 @@ def test_a_worker_that_is_not_the_chief_trains_in_a_folder_of_its_own(tmp_path):
     (stale / run_folder.CONFIG).write_text("{}")
     assert run_folder.check_worker_folder(out, resume=True, tf_config=tf_config) == stale and stale.exists()
     assert run_folder.check_worker_folder(out, resume=False, tf_config=tf_config) == stale and not stale.exists()
+
+
+def test_with_crop_the_validation_crops_come_from_held_out_photographs_only():
+    # Six flat photographs, each its own grey level: a crop says which photograph it came from.
+    import data
+
+    levels = np.arange(6, dtype=np.uint8) * 40 + 20
+    images = np.repeat(levels, 100 * 120).reshape(6, 100, 120)
+    source = data.ImageSource(images, images[:1], "array", "array", "f", 1)
+    config = {**run_folder.DEFAULTS, "grid": [2, 2], "crop": True, "val_size": 2, "seed": 3, "image_shape": [48, 48]}
+    train, val = run_folder.split_training_images(config, source)
+    _, held_out = utils.train_val_split(6, 2, 3)
+    assert val.shape == (crops.VAL_CROPS, 48, 48)
+    assert set(np.unique(val)) <= set(levels[held_out])
+    assert set(np.unique(train.draw(0, np.arange(64)))) <= set(np.delete(levels, held_out))
+    again = run_folder.split_training_images(config, source)[1]
+    np.testing.assert_array_equal(val, again)  # fixed by the seed

@@ -9,6 +9,7 @@ import pytest
 from conftest import SMALL_RUN, run
 from PIL import Image
 
+import crops
 import utils
 
 # A short 2x2 run on the sample that learns (> 50 % exact): the networks' smoke test.
@@ -519,6 +520,46 @@ def test_a_folder_of_colour_photos_trains_and_is_scored_on_another_folder(tmp_pa
     assert json.loads((tmp_path / "extra.json").read_text())["num_puzzles"] == 29  # every rocket crop
     result = run("evaluate.py", "--model", out, "--data", tmp_path / "extra", "--split", "val")
     assert result.returncode == 1 and "these training images" in result.stderr.splitlines()[-1]
+
+
+def test_a_run_on_fresh_crops_validates_on_other_photographs_and_evaluate_scores_the_same(tmp_path):
+    """--crop: fresh random crops of a few large photographs; --val-data: validation photographs of their own."""
+    from PIL import Image
+
+    photos, val = tmp_path / "photos", tmp_path / "val"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (120 + 10 * i, 160, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(photos / "tiny.png")
+    shutil.copytree(utils.PHOTOS_PATH / "rocket", val)
+    out = tmp_path / "run"
+    result = run("train.py", "--data", photos, "--crop", "--crops-per-epoch", "64", "--val-data", val,
+                 "--image-size", "24", "--grid", "2", "--epochs", "1", "--batch-size", "32", "--dim", "16",
+                 "--quiet", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "smaller than the crop" in result.stderr and "tiny.png" in result.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["crop"] is True and config["val_data"] == str(val)
+    assert config["val_digits"] == 29 and config["skipped_files"]["too_small"] == 1  # every rocket crop
+    assert config["image_shape"] == [24, 24]
+    result = run("evaluate.py", "--model", out, "--split", "val", "--metrics", tmp_path / "val.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "val.json").read_text())["num_puzzles"] == 29
+    # An array of large images is cropped at its own size, not first shrunk to --image-size.
+    np.save(tmp_path / "large.npy", rng.integers(0, 256, (6, 120, 160, 3), dtype=np.uint8))
+    result = run("train.py", "--data", tmp_path / "large.npy", "--crop", "--crops-per-epoch", "32", "--image-size",
+                 "24", "--grid", "2", "--epochs", "1", "--batch-size", "32", "--dim", "16", "--quiet", "--out",
+                 tmp_path / "array-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((tmp_path / "array-run" / "config.json").read_text())
+    assert config["image_shape"] == [24, 24] and config["skipped_files"]["too_small"] == 0
+    assert config["val_digits"] == crops.VAL_CROPS  # fixed crops of the held-out image
+
+
+def test_crops_of_mnist_are_refused(tmp_path):
+    result = run("train.py", "--data", "sample", "--crop", "--out", tmp_path / "run")
+    assert result.returncode != 0 and "--crop cuts random crops of large images" in result.stderr.splitlines()[-1]
 
 
 @pytest.mark.parametrize("split, gap", [("all", 0), ("test", 1)])
