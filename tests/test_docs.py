@@ -121,8 +121,8 @@ def module_names(module):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_function_the_docs_name_exists(page):
     """`run_folder.load_model` and the like: a name the docs give a user must be there to call."""
-    modules = ["utils", "data", "tasks", "coco", "model_utils", "training", "run_folder", "train", "evaluate",
-               "transfer"]
+    modules = ["utils", "data", "crops", "borders", "tasks", "coco", "model_utils", "training", "run_folder", "train",
+               "evaluate", "transfer"]
     code = " ".join(re.findall(r"`([^`]+)`", (ROOT / page).read_text()))
     named = re.findall(rf"(?<![\w/.-])({'|'.join(modules)})\.([A-Za-z_]\w*)", code)
     files = {"py", "json", "png", "md", "keras", "csv", "npz", "ipynb"}  # train.py, transfer.json: files, not names
