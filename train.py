@@ -78,7 +78,8 @@ def add_puzzle_flags(parser, d):
              "e.g. crops of photographs the training never sees")
     add("--crop", action="store_true",
         help="train on a fresh random crop of a training image every time one is drawn (a side of "
-             f"{crops.SCALE[0]:.0%} to {crops.SCALE[1]:.0%} of its shorter side, resized to --image-size, flipped "
+             f"{100 * crops.SCALE[0]:.0f} to {100 * crops.SCALE[1]:.0f} %% of its shorter side, resized to "
+             "--image-size, flipped "
              "left to right half the time): many puzzles from a few large photographs")
     add("--crops-per-epoch", type=int, default=d["crops_per_epoch"],
         help=f"with --crop: puzzles an epoch (default {d['crops_per_epoch']})")

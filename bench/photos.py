@@ -40,6 +40,8 @@ import sys
 
 import numpy as np
 
+import run_folder
+
 TRAIN_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry")  # sample/photos
 TEST_PHOTOS = ("rocket", "retina")
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "sample" / "photos"
@@ -291,7 +293,7 @@ def border_results(runs, seed=0):
 NAMES = {"transformer": "piece transformer, `--edge-bias gradient`", "unet": "original U-Net (`--arch unet`)",
          "border": "border solver (learns nothing)"}
 GOALS = {"2x2": 0.99, "3x3": 0.95, "4x4": 0.75}  # exact, on the test photographs
-SHIPPED = ("config.json", "best.keras", "val_metrics.json", "log.csv", "test-photographs.json")
+SHIPPED = (run_folder.CONFIG, run_folder.BEST, run_folder.VAL_METRICS, run_folder.LOG, "test-photographs.json")
 MODELS_MB = 20  # what models/ may hold in all
 
 
