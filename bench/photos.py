@@ -6,6 +6,7 @@
     python -m bench.photos --levers --runs runs/photos       # the levers rows, 3x3, scored on validation photographs
     python -m bench.photos --ship --runs runs/photos         # copies the default rows' runs into models/
     python -m bench.photos --sample                          # sample/photos: 203 crops, shipped
+    python -m bench.photos --crops-of MY_PHOTOS --out MY_CROPS  # fixed crops of your photographs, as the test's
 
 (Run from the repository root.) **The corpus** is fixed here, split by photograph, never by crop:
 ``CORPUS_TRAIN``, thirteen whole photographs that ``train.py --crop`` cuts fresh random crops
@@ -127,12 +128,21 @@ def write_corpus(out, seed):
 
 
 def write(folder, photos, per_photo, seed):
-    """Writes ``per_photo`` crops of each photograph into ``folder/<photograph>/NNN.jpg|png``; returns the count."""
+    """Writes ``per_photo`` crops of each photograph into ``folder/<photograph>/NNN.jpg|png``; returns the count.
+
+    ``photos``: names of scikit-image's or the corpus's photographs, or ``(name, (H, W, 3) uint8 image)`` pairs.
+    """
+    from PIL import Image
+
     count = 0
     for p, name in enumerate(photos):
+        if isinstance(name, tuple):
+            name, image = name
+        elif name in TRAIN_PHOTOS + TEST_PHOTOS:
+            image = photograph(name)
+        else:
+            image = np.asarray(Image.open(photograph_file(name)).convert("RGB"))
         (folder / name).mkdir(parents=True, exist_ok=True)
-        image = photograph(name) if name in TRAIN_PHOTOS + TEST_PHOTOS else np.asarray(
-            __import__("PIL.Image").Image.open(photograph_file(name)).convert("RGB"))
         for i, crop in enumerate(crops(image, per_photo, [seed, p])):
             if i % 5 == 4:
                 crop.save(folder / name / f"{i:03d}.png")
@@ -140,6 +150,17 @@ def write(folder, photos, per_photo, seed):
                 crop.save(folder / name / f"{i:03d}.jpg", quality=90)
             count += 1
     return count
+
+
+def write_crops_of(folder, out, per_photo, seed):
+    """Fixed crops of every photograph in a folder (any folder: yours), made as the corpus's test crops are."""
+    import crops as feed
+    import data
+
+    files, _, _ = data.list_images(folder)
+    photos = [(pathlib.Path(name).with_suffix("").as_posix().replace("/", "_"),
+               np.asarray(feed.open_photograph(pathlib.Path(folder) / name, 3))) for name in files]
+    return write(pathlib.Path(out), photos, per_photo, seed)
 
 
 def network_flags(arch):
@@ -451,6 +472,11 @@ def main(argv=None):
     parser.add_argument("--ship", action="store_true",
                         help=f"copy the default network's results runs into models/ (at most {MODELS_MB} MB)")
     parser.add_argument("--curve", default=None, help="plot the results' learning curves into this PNG")
+    parser.add_argument("--crops-of", default=None,
+                        help="write fixed crops of every photograph in this folder (made as the test crops are) into "
+                             "--out, --per-photo of each")
+    parser.add_argument("--out", default=None, help="--crops-of: where")
+    parser.add_argument("--per-photo", type=int, default=50, help="--crops-of: crops of each photograph (default 50)")
     args = parser.parse_args(argv)
     if args.corpus:
         train, val, test = write_corpus(pathlib.Path(args.corpus), args.seed)
@@ -467,6 +493,10 @@ def main(argv=None):
         import utils
 
         plot_curves(utils.load_json(RESULTS_JSON), args.curve)
+    if args.crops_of:
+        if not args.out:
+            parser.error("--crops-of needs --out")
+        print(f"{write_crops_of(args.crops_of, args.out, args.per_photo, args.seed)} crops in {args.out}")
     if args.sample:
         print(f"{write(SAMPLE, TRAIN_PHOTOS + TEST_PHOTOS, SAMPLE_PER_PHOTO, args.seed)} crops in {SAMPLE}")
 

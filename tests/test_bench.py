@@ -899,3 +899,20 @@ def test_the_figures_curve_measures_only_the_budgets_it_lacks(tmp_path, monkeypa
     utils.save_json([{**cell, "steps": 3000}], path)  # only a budget the curve no longer has
     with pytest.raises(ValueError, match="no cell of the curve is measured"):
         figures_table.curve(tmp_path, collect=True)
+
+
+def test_fixed_crops_of_any_folder_are_made_as_the_test_crops_are(tmp_path):
+    from PIL import Image
+
+    from bench import photos
+
+    (tmp_path / "mine" / "trip").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)).save(tmp_path / "mine" / "a.jpg")
+    Image.fromarray(rng.integers(0, 256, (260, 180), dtype=np.uint8)).save(tmp_path / "mine" / "trip" / "b.png")
+    assert photos.write_crops_of(tmp_path / "mine", tmp_path / "crops", 5, seed=0) == 10
+    names = sorted(p.relative_to(tmp_path / "crops").as_posix() for p in (tmp_path / "crops").rglob("*.*"))
+    assert names[:5] == ["a/000.jpg", "a/001.jpg", "a/002.jpg", "a/003.jpg", "a/004.png"]
+    assert names[5] == "trip_b/000.jpg"
+    sides = [max(Image.open(tmp_path / "crops" / name).size) for name in names]
+    assert all(40 <= side <= 120 for side in sides)
