@@ -23,6 +23,8 @@ import utils
 
 DEFAULT_BEAM = 100
 DECODE = "border"  # its name among the decodings (evaluate.py --decode border)
+LAYOUT = "layout"  # a network's heatmaps and the borders together (evaluate.py --decode layout)
+DEFAULT_WEIGHT = 1.0  # the border costs' weight beside the heatmaps in layout decoding
 
 
 def _lines(pieces):
@@ -105,7 +107,8 @@ def layout_cost(costs, layouts, grid):
 
     Args:
         costs: ``border_costs`` of one puzzle's pieces, without the batch axis (``right`` and
-            ``below`` ``(K, K)``, ``frame`` ``(K, 4)`` if given).
+            ``below`` ``(K, K)``, ``frame`` ``(K, 4)`` if given), and ``unary`` ``(K, K)`` if given:
+            ``unary[p, s]``, the cost of slot ``s``'s piece at position ``p``.
         layouts: ``(M, K)`` int layouts (``layout[p] = slot``).
         grid: int or ``(rows, cols)``.
 
@@ -120,6 +123,9 @@ def layout_cost(costs, layouts, grid):
         frame = costs["frame"]
         total += (frame[tiles[:, 0, :], 0].sum(1) + frame[tiles[:, -1, :], 1].sum(1)
                   + frame[tiles[:, :, 0], 2].sum(1) + frame[tiles[:, :, -1], 3].sum(1))
+    if "unary" in costs:  # each position's cost for the slot it takes (layout decoding: the heatmaps')
+        flat = tiles.reshape(len(tiles), -1)
+        total += costs["unary"][np.arange(flat.shape[1])[None], flat].sum(axis=1)
     return total
 
 
@@ -138,7 +144,7 @@ def beam_search(costs, grid, beam=DEFAULT_BEAM, twin=None):
     """The cheapest layout a row-major beam search finds for one puzzle.
 
     Args:
-        costs: one puzzle's ``border_costs`` (no batch axis).
+        costs: one puzzle's ``border_costs`` (no batch axis), with ``unary`` (``layout_cost``) if given.
         grid: int or ``(rows, cols)``.
         beam: how many partial layouts are kept after each slot is filled.
         twin: ``(K,)`` the first identical piece of each (``twins``): identical pieces are
@@ -164,6 +170,9 @@ def beam_search(costs, grid, beam=DEFAULT_BEAM, twin=None):
     if frame is not None:  # a piece on the image's left or top side joins the black frame instead
         left_join, upper_join = np.minimum(left_join, frame[:, 2]), np.minimum(upper_join, frame[:, 0])
     estimate = left_join + upper_join
+    unary = costs.get("unary")
+    if unary is not None:  # and at least its cheapest position's unary cost
+        estimate = estimate + unary.min(axis=0)
     placed = np.zeros((1, 0), np.int64)
     total = np.zeros(1)
     used = np.zeros((1, k), bool)
@@ -177,6 +186,8 @@ def beam_search(costs, grid, beam=DEFAULT_BEAM, twin=None):
         if frame is not None:
             step += (frame[:, 0] * (row == 0) + frame[:, 1] * (row == rows - 1)
                      + frame[:, 2] * (col == 0) + frame[:, 3] * (col == cols - 1))[None]
+        if unary is not None:
+            step += unary[position][None]
         waiting = (earlier[None] & ~used[:, None, :]).any(axis=2)  # (B, K): an earlier twin is not placed yet
         candidates = np.where(used | waiting, np.inf, total[:, None] + step - estimate[None]).ravel()
         keep = min(beam, int(np.isfinite(candidates).sum()))
@@ -188,6 +199,39 @@ def beam_search(costs, grid, beam=DEFAULT_BEAM, twin=None):
         used[np.arange(len(best)), piece] = True
         total = candidates[best]
     return placed[np.argmin(total)]  # every layout has placed all K pieces: ranked by cost alone
+
+
+def typical_cost(costs):
+    """One puzzle's median cost of two different pieces side by side: the border costs' scale."""
+    k = costs["right"].shape[0]
+    off = ~np.eye(k, dtype=bool)
+    return max(float(np.median(np.concatenate([costs["right"][off], costs["below"][off]]))), 1e-12)
+
+
+def slot_log_probs(logits, grid) -> np.ndarray:
+    """A softmax-loss network's heatmap logits as each piece's log-probability of each slot.
+
+    Heatmap ``k`` is a softmax over the pixels; the probability that piece ``k`` lies in slot
+    ``s`` is the mass of that softmax over the slot's pixels.
+
+    Args:
+        logits: ``(N, H, W, K)`` heatmap logits, the grid dividing ``H`` and ``W``.
+        grid: int or ``(rows, cols)``.
+
+    Returns:
+        ``(N, K, S)`` float64 log-probabilities, ``[n, k, s]`` for piece ``k`` and slot ``s``.
+    """
+    logits = np.asarray(logits, np.float64)
+    rows, cols = utils.parse_grid(grid)
+    n, height, width, k = logits.shape
+    if k != rows * cols or height % rows or width % cols:
+        raise ValueError(f"logits must have shape (N, H, W, {rows * cols}) with H, W multiples of the {rows}x{cols} "
+                         f"grid, got {logits.shape}")
+    blocks = logits.reshape(n, rows, height // rows, cols, width // cols, k).transpose(0, 5, 1, 3, 2, 4)
+    blocks = blocks.reshape(n, k, rows * cols, -1)  # (N, K, S, pixels of a slot)
+    top = blocks.max(axis=(2, 3), keepdims=True)
+    mass = np.exp(blocks - top).sum(axis=3)  # (N, K, S)
+    return np.log(np.maximum(mass, 1e-300)) - np.log(mass.sum(axis=2, keepdims=True))
 
 
 def improve_by_swaps(costs, layout, grid, max_rounds=100):
@@ -211,7 +255,8 @@ def improve_by_swaps(costs, layout, grid, max_rounds=100):
     return layout
 
 
-def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gradient"):
+def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gradient", slot_costs=None,
+          weight=1.0):
     """Solves puzzles by border matching alone: the border solver.
 
     Args:
@@ -221,6 +266,10 @@ def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gr
         frame: the outside of the image is black (digits).
         swaps: polish each layout with pairwise swaps.
         measure: the border cost, ``"gradient"`` or ``"squared"`` (``border_costs``).
+        slot_costs: layout decoding: ``(N, K, S)`` costs of piece ``k`` in slot ``s`` (a network's
+            ``-log`` probabilities, ``slot_log_probs``), added to the border costs, which are
+            then scaled to ``weight`` times each puzzle's median pair cost. None: borders alone.
+        weight: the border costs' weight beside ``slot_costs``.
 
     Returns:
         ``(N, K)`` int64 permutations, ``permutation[n, s] = k`` as ``utils.decode_heatmaps``
@@ -231,8 +280,16 @@ def solve(puzzles, grid, beam=DEFAULT_BEAM, frame=False, swaps=True, measure="gr
     costs = _piece_costs(pieces, frame, measure)
     same = twins(pieces)
     permutations = []
+    if slot_costs is not None:
+        slot_costs = np.asarray(slot_costs, np.float64)
+        if slot_costs.shape != (len(puzzles), pieces.shape[1], pieces.shape[1]):
+            raise ValueError(f"slot_costs must have shape (N, K, K) = ({len(puzzles)}, {pieces.shape[1]}, "
+                             f"{pieces.shape[1]}), got {slot_costs.shape}")
     for n in range(len(puzzles)):
         one = {name: value[n] for name, value in costs.items()}
+        if slot_costs is not None:
+            one = {**{name: value * weight / typical_cost(one) for name, value in one.items()},
+                   "unary": slot_costs[n]}
         layout = beam_search(one, grid, beam, same[n])
         if swaps:
             layout = improve_by_swaps(one, layout, grid)

@@ -52,13 +52,17 @@ def get_args(argv=None):
     add("--num", type=int, default=None, help="score only the first NUM images of the split (default: all)")
     add("--decode", default=None, choices=run_folder.choices("evaluate_decode"),
         help="decoding used for the plot and metrics.json's 'decode' entry (default: the run's); the table shows "
-             "both of the network's; 'border' adds the border solver's row, which needs no network")
+             "both of the network's; 'border' adds the border solver's row, which needs no network; 'layout' adds "
+             "layout decoding's: a beam search over whole layouts scored by the heatmaps and the borders together")
     add("--grid", default=None, help="with --decode border and no --model: the grid, as train.py --grid")
     add("--image-size", default=None,
         help="with --decode border and no --model: bring every image to this size, H or HxW (default: the "
              "images' own, which must then be one size)")
     add("--beam", type=int, default=borders.DEFAULT_BEAM,
-        help=f"with --decode border: partial layouts the border solver keeps (default {borders.DEFAULT_BEAM})")
+        help=f"with --decode border or layout: partial layouts the beam search keeps (default {borders.DEFAULT_BEAM})")
+    add("--weight", type=float, default=borders.DEFAULT_WEIGHT,
+        help="with --decode layout: the border costs' weight beside the heatmaps' log-probabilities, in units of "
+             f"each puzzle's median pair cost (default {borders.DEFAULT_WEIGHT:g})")
     add(
         "--seed",
         type=int,
@@ -99,6 +103,7 @@ def evaluate(
     grid=None,
     image_size=None,
     beam=borders.DEFAULT_BEAM,
+    weight=borders.DEFAULT_WEIGHT,
 ):
     """Scores a trained run (or the border solver) on held-out images; writes metrics.json and an optional plot.
 
@@ -120,7 +125,8 @@ def evaluate(
         failures: path of a PNG of the first puzzles not solved exactly; None for none.
         grid: without a model, the grid (int, ``"3"``, ``"2x3"``).
         image_size: without a model, the size every image is brought to; None for their own.
-        beam: the border solver's beam.
+        beam: the beam of the border solver and of layout decoding.
+        weight: layout decoding's weight of the border costs (``borders.solve``).
 
     Returns:
         The dict written to metrics.json (without a model: to ``metrics`` only, if given).
@@ -129,6 +135,8 @@ def evaluate(
         run_folder.check_choice("evaluate_decode", decode)
     run_folder.check_choice("split", split)
     borders.check_beam(beam)
+    if not weight >= 0:
+        raise ValueError(f"--weight must be a weight >= 0 of the border costs, got {weight}")
     if num is not None and num < 1:
         raise ValueError(f"--num must be a positive number of images, got {num}")
     if batch_size < 1:
@@ -157,6 +165,17 @@ def evaluate(
                                                batch_size, progress=verbose > 0, loss=config["loss"])
     seconds = time.perf_counter() - started
     border = None
+    if decode == borders.LAYOUT:
+        if model_file is None or config["loss"] != "softmax":
+            raise ValueError("--decode layout reads the heatmap logits of a softmax-loss run: give --model of one")
+        frame = is_digits(config, data)
+        layout_started = time.perf_counter()
+        scores[borders.LAYOUT], border_decoded, border_exact, hungarian_seconds = layout_scores(
+            net, images, shuffled, permutation, config["grid"], beam, weight, frame, batch_size)
+        layout_seconds = time.perf_counter() - layout_started
+        border = {"beam": beam, "frame": frame, "weight": weight,
+                  "ms_per_puzzle": round(1000 * layout_seconds / len(images), 3),
+                  "hungarian_ms_per_puzzle": round(1000 * hungarian_seconds / len(images), 3)}
     if decode == borders.DECODE:
         frame = is_digits(config, data)
         border_started = time.perf_counter()
@@ -178,7 +197,7 @@ def evaluate(
         **scores[decode],
         "by_decode": scores,
         "seconds": round(seconds, 2),
-        **({"border": border} if border else {}),
+        **({decode: border} if border else {}),
     }
     metrics_path = pathlib.Path(metrics) if metrics else None if model_file is None else (
         model_file.parent / run_folder.METRICS)
@@ -189,7 +208,11 @@ def evaluate(
         scored = "" if loss is None else f", loss {loss:.5f}, {seconds:.1f} s"
         print(f"{len(images)} {split} puzzles, {rows}x{cols} grid, seed {seed}{scored}")
         print(format_table(scores))
-        if border:
+        if border and decode == borders.LAYOUT:
+            print(f"layout decoding: beam {beam}, weight {weight:g}, {border['ms_per_puzzle']:.1f} ms per puzzle "
+                  f"(the network's forward pass included; hungarian decoding of the same heatmaps: "
+                  f"{border['hungarian_ms_per_puzzle']:.2f} ms){', the outside counted as black' if frame else ''}")
+        elif border:
             print(f"border solver: beam {beam}, {border['ms_per_puzzle']:.1f} ms per puzzle"
                   f"{', the outside counted as black' if border['frame'] else ''}")
         if metrics_path is not None:
@@ -268,6 +291,33 @@ def border_scores(images, shuffled, permutation, grid, beam, frame, batch_size):
         exact.append(scores["exact"])
     means = {name: total / len(shuffled) for name, total in totals.items()}
     return means, np.concatenate(decoded), np.concatenate(exact)
+
+
+def layout_scores(net, images, shuffled, permutation, grid, beam, weight, frame, batch_size):
+    """Layout decoding's scores: the network's heatmaps and the border costs, whole layouts at a time.
+
+    Returns:
+        ``({metric: mean}, (N, K) permutations, (N,) exact, seconds of hungarian decoding of the same
+        heatmaps)``: the last to compare the two decodings' cost in one command.
+    """
+    totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
+    decoded, exact, hungarian = [], [], 0.0
+    for start in range(0, len(shuffled), batch_size):
+        stop = min(start + batch_size, len(shuffled))
+        puzzles = shuffled[start:stop]
+        logits = np.asarray(net.predict_on_batch(utils.to_model_input(puzzles)))
+        started = time.perf_counter()
+        utils.decode_heatmaps(logits, grid, "hungarian")
+        hungarian += time.perf_counter() - started
+        found = borders.solve(puzzles, grid, beam=beam, frame=frame, slot_costs=-borders.slot_log_probs(logits, grid),
+                              weight=weight)
+        scores = utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found, grid)
+        for name, values in scores.items():
+            totals[name] += float(values.sum())
+        decoded.append(found)
+        exact.append(scores["exact"])
+    means = {name: total / len(shuffled) for name, total in totals.items()}
+    return means, np.concatenate(decoded), np.concatenate(exact), hungarian
 
 
 def find_failures(net, images, shuffled, permutation, grid, decode, count, batch_size):

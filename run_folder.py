@@ -58,8 +58,9 @@ CHOICES = {
     "arch": ("network", ARCHS),
     "loss": ("loss", utils.LOSSES),
     "decode": ("decode method", utils.DECODE_METHODS),
-    # evaluate.py --decode: the network's decodings, or the border solver, which needs no network.
-    "evaluate_decode": ("decode method", (*utils.DECODE_METHODS, borders.DECODE)),
+    # evaluate.py --decode: the network's decodings, the border solver (which needs no network), or
+    # layout decoding (the network's heatmaps and the borders together).
+    "evaluate_decode": ("decode method", (*utils.DECODE_METHODS, borders.DECODE, borders.LAYOUT)),
     "lr_schedule": ("learning-rate schedule", LR_SCHEDULES),
     "dtype_policy": ("dtype policy", DTYPE_POLICIES),
     "strategy": ("strategy", STRATEGIES),

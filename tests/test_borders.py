@@ -77,3 +77,63 @@ def test_bad_settings_are_named(kwargs, message):
 def test_pieces_too_small_to_have_a_gradient_are_refused():
     with pytest.raises(ValueError, match="at least 2x2 pixels"):
         borders.border_costs(random_images(1, 6, 6), 6)
+
+
+# ------------------------------------------------------------------ layout decoding
+def truth_logits(permutation, grid, shape, peak=30.0):
+    """Heatmap logits that put each piece's whole softmax on its true slot: ``(N, H, W, K)``."""
+    rows, cols = utils.parse_grid(grid)
+    n, k = permutation.shape
+    slot_hot = np.zeros((n, rows * cols, k))
+    slot_hot[np.arange(n)[:, None], np.arange(k)[None], permutation] = peak  # slot s holds piece permutation[s]
+    blocks = slot_hot.reshape(n, rows, cols, k)
+    return np.repeat(np.repeat(blocks, shape[0] // rows, axis=1), shape[1] // cols, axis=2)
+
+
+@pytest.mark.parametrize("grid", [2, 3, (2, 3)])
+def test_slot_log_probabilities_are_each_heatmaps_softmax_mass_per_slot(grid):
+    rows, cols = utils.parse_grid(grid)
+    logits = np.random.default_rng(0).normal(size=(2, rows * 4, cols * 4, rows * cols))
+    logp = borders.slot_log_probs(logits, grid)
+    assert logp.shape == (2, rows * cols, rows * cols)
+    np.testing.assert_allclose(np.exp(logp).sum(axis=2), 1.0)
+    n, k, s = 1, rows * cols - 1, 0  # by hand: piece k's softmax mass over slot s
+    soft = np.exp(logits[n, :, :, k]) / np.exp(logits[n, :, :, k]).sum()
+    np.testing.assert_allclose(np.exp(logp[n, k, s]), soft[:4, :4].sum())
+
+
+@pytest.mark.parametrize("grid", [2, 3])
+def test_layout_decoding_with_uninformative_heatmaps_is_the_border_solver(grid):
+    images = smooth_images(8, seed=3)
+    shuffled, _ = utils.shuffle_pieces(images, grid, rng=4)
+    flat = borders.slot_log_probs(np.zeros((8, 36, 36, utils.parse_grid(grid)[0] ** 2)), grid)
+    assert (borders.solve(shuffled, grid, slot_costs=-flat, weight=2.0) == borders.solve(shuffled, grid)).all()
+
+
+@pytest.mark.parametrize("grid", [2, 3, 4])
+def test_layout_decoding_follows_confident_true_heatmaps_whatever_the_borders_say(grid):
+    images = random_images(6, 24, 24, 3, seed=grid)  # noise: the borders point anywhere
+    shuffled, permutation = utils.shuffle_pieces(images, grid, rng=5)
+    slot_costs = -borders.slot_log_probs(truth_logits(permutation, grid, (24, 24)), grid)
+    decoded = borders.solve(shuffled, grid, slot_costs=slot_costs, weight=0.1)
+    assert (decoded == permutation).all()
+    assert not (borders.solve(shuffled, grid) == permutation).all()  # the borders alone are wrong
+
+
+def test_layout_decoding_of_two_identical_blank_pieces_is_scored_right_either_way():
+    images = random_images(1, 24, 24, 1, seed=0)
+    images[0, :12, :12] = 0  # the top-left and top-right pieces are the same blank square
+    images[0, :12, 12:] = 0
+    shuffled, permutation = utils.shuffle_pieces(images, 2, rng=0)
+    logits = truth_logits(permutation, 2, (24, 24))
+    blank = [int(s) for s in range(4) if permutation[0, s] in (0, 1)]
+    logits[0, :, :, 0], logits[0, :, :, 1] = logits[0, :, :, 1].copy(), logits[0, :, :, 0].copy()  # swapped
+    decoded = borders.solve(shuffled, 2, slot_costs=-borders.slot_log_probs(logits, 2), weight=0.1)
+    assert sorted(decoded[0, blank].tolist()) == [0, 1]
+    assert utils.jigsaw_scores(images, shuffled, permutation, decoded, 2)["exact"].tolist() == [1.0]
+
+
+def test_slot_costs_of_the_wrong_shape_are_named():
+    shuffled, _ = utils.shuffle_pieces(random_images(2, 12, 12), 2, rng=0)
+    with pytest.raises(ValueError, match=r"slot_costs must have shape \(N, K, K\) = \(2, 4, 4\)"):
+        borders.solve(shuffled, 2, slot_costs=np.zeros((2, 9, 9)))

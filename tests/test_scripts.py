@@ -107,6 +107,20 @@ class PerfectExceptEvery3rd:
         self.seen += len(x)
         return utils.make_heatmaps(permutation, self.grid, x.shape[1:3])
 
+@pytest.mark.slow
+def test_layout_decoding_scores_the_network_and_the_borders_together(trained_run, tmp_path):
+    out, _ = trained_run
+    result = run("evaluate.py", "--model", out, "--decode", "layout", "--num", "40", "--weight", "0.5",
+                 "--metrics", tmp_path / "m.json", "--plot", tmp_path / "p.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "layout decoding: beam 100, weight 0.5" in result.stdout
+    assert "hungarian decoding of the same" in result.stdout
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["decode"] == "layout" and set(metrics["by_decode"]) == {"hungarian", "argmax", "layout"}
+    assert metrics["layout"]["weight"] == 0.5 and metrics["layout"]["ms_per_puzzle"] > 0
+    assert 0 <= metrics["exact"] <= 1 and (tmp_path / "p.png").is_file()
+
+
 
 @pytest.mark.parametrize("batch_size", [4, 50])
 def test_find_failures_returns_the_first_wrong_puzzles_and_their_heatmaps(batch_size):
@@ -268,6 +282,10 @@ BAD_INPUT = [
     ("border on val", "evaluate.py", ["--decode", "border", "--data", "sample", "--grid", "2", "--split", "val"],
      "--split val is a run's own"),
     ("grid beside a model", "evaluate.py", ["--model", "{tmp}/runs", "--grid", "3"], "are the run's own with --model"),
+    ("layout without a model", "evaluate.py", ["--decode", "layout", "--data", "sample", "--grid", "2"],
+     "--model is needed"),
+    ("negative weight", "evaluate.py", ["--model", "{tmp}/runs", "--decode", "layout", "--weight", "-1"],
+     "--weight must be a weight >= 0"),
     ("empty beam", "evaluate.py", ["--decode", "border", "--data", "sample", "--grid", "2", "--beam", "0"],
      "--beam must keep at least one layout"),
 ]
