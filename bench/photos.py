@@ -346,7 +346,7 @@ def markdown(results):
 def goals_markdown(results):
     """The goals on the test photographs: the network's exact rate against the goal and against border matching."""
     rows = {(row["network"], row["grid"]): row for row in results["rows"]}
-    lines = ["| grid | goal (exact) | piece transformer | border solver | goal |", "|---|---|---|---|---|"]
+    lines = ["| grid | goal (exact) | piece transformer | border solver | met |", "|---|---|---|---|---|"]
     for grid, goal in GOALS.items():
         network, border = rows.get(("transformer", grid)), rows.get(("border", grid))
         if network is None:

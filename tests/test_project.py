@@ -244,3 +244,17 @@ def test_tutorial_notebook_runs_every_cell(tmp_path, monkeypatch):
     # puzzles (chance is 1 in 24). The printed score must be a percentage above half.
     scores = [float(match) for text in texts for match in re.findall(r"^exact: (\d+\.\d)%", text, re.M)]
     assert len(scores) == 1 and 50.0 < scores[0] <= 100.0, texts
+
+
+def test_the_shipped_models_are_small_whole_run_folders():
+    """models/: the few trained runs a user tries without training, at most 20 MB in all."""
+    from bench import photos
+
+    folders = sorted(path for path in (ROOT / "models").iterdir() if path.is_dir())
+    assert [path.name for path in folders] == ["photos-2x2", "photos-3x3", "photos-4x4"]
+    total = sum(path.stat().st_size for path in (ROOT / "models").rglob("*") if path.is_file())
+    assert total <= photos.MODELS_MB * 2**20
+    for folder in folders:
+        assert sorted(path.name for path in folder.iterdir()) == sorted(photos.SHIPPED)
+        config = json.loads((folder / "config.json").read_text())
+        assert config["crop"] and config["edge_bias"] == "gradient" and config["image_size"] == [48, 48]

@@ -6,7 +6,7 @@ import shutil
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import SMALL_RUN, run
+from conftest import ROOT, SMALL_RUN, run
 from PIL import Image
 
 import crops
@@ -602,3 +602,15 @@ def test_a_folder_is_scored_batch_by_batch_as_the_same_images_in_an_array_would_
     np.testing.assert_array_equal(images[:], arrays[0])
     np.testing.assert_array_equal(shuffled[:], arrays[1])
     np.testing.assert_array_equal(shuffled[[2, 0]], arrays[1][[2, 0]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("grid", [2, 3, 4])
+def test_a_shipped_photographs_model_scores_a_folder_of_photographs_without_training(tmp_path, grid):
+    model = ROOT / "models" / f"photos-{grid}x{grid}"
+    result = run("evaluate.py", "--model", model, "--data", utils.PHOTOS_PATH / "rocket", "--split", "all",
+                 "--metrics", tmp_path / "m.json", "--plot", tmp_path / "p.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["num_puzzles"] == 29 and metrics["by_decode"]["hungarian"]["pieces"] > 0.5  # chance: 1 / K
+    assert not (model / "metrics.json").exists()  # --metrics elsewhere: the shipped folder stays as shipped
