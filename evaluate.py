@@ -278,19 +278,8 @@ def border_scores(images, shuffled, permutation, grid, beam, frame, batch_size):
     Returns:
         ``({metric: mean}, (N, K) permutations, (N,) exact)``: the last for ``--failures``.
     """
-    totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
-    decoded, exact = [], []
-    for start in range(0, len(shuffled), batch_size):
-        stop = min(start + batch_size, len(shuffled))
-        puzzles = shuffled[start:stop]
-        found = borders.solve(puzzles, grid, beam=beam, frame=frame)
-        scores = utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found, grid)
-        for name, values in scores.items():
-            totals[name] += float(values.sum())
-        decoded.append(found)
-        exact.append(scores["exact"])
-    means = {name: total / len(shuffled) for name, total in totals.items()}
-    return means, np.concatenate(decoded), np.concatenate(exact)
+    return solver_scores(images, shuffled, permutation, grid, batch_size,
+                         lambda puzzles: borders.solve(puzzles, grid, beam=beam, frame=frame))
 
 
 def layout_scores(net, images, shuffled, permutation, grid, beam, weight, frame, batch_size):
@@ -300,24 +289,38 @@ def layout_scores(net, images, shuffled, permutation, grid, beam, weight, frame,
         ``({metric: mean}, (N, K) permutations, (N,) exact, seconds of hungarian decoding of the same
         heatmaps)``: the last to compare the two decodings' cost in one command.
     """
-    totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
-    decoded, exact, hungarian = [], [], 0.0
-    for start in range(0, len(shuffled), batch_size):
-        stop = min(start + batch_size, len(shuffled))
-        puzzles = shuffled[start:stop]
+    hungarian = [0.0]
+
+    def solve(puzzles):
         logits = np.asarray(net.predict_on_batch(utils.to_model_input(puzzles)))
         started = time.perf_counter()
         utils.decode_heatmaps(logits, grid, "hungarian")
-        hungarian += time.perf_counter() - started
-        found = borders.solve(puzzles, grid, beam=beam, frame=frame, slot_costs=-borders.slot_log_probs(logits, grid),
-                              weight=weight)
+        hungarian[0] += time.perf_counter() - started
+        return borders.solve(puzzles, grid, beam=beam, frame=frame, slot_costs=-borders.slot_log_probs(logits, grid),
+                             weight=weight)
+
+    return (*solver_scores(images, shuffled, permutation, grid, batch_size, solve), hungarian[0])
+
+
+def solver_scores(images, shuffled, permutation, grid, batch_size, solve):
+    """Scores ``solve`` (``(n, H, W[, C])`` puzzles -> ``(n, K)`` permutations) batch by batch.
+
+    Returns:
+        ``({metric: mean}, (N, K) permutations, (N,) exact)``.
+    """
+    totals = dict.fromkeys(utils.METRIC_NAMES, 0.0)
+    decoded, exact = [], []
+    for start in range(0, len(shuffled), batch_size):
+        stop = min(start + batch_size, len(shuffled))
+        puzzles = shuffled[start:stop]
+        found = solve(puzzles)
         scores = utils.jigsaw_scores(images[start:stop], puzzles, permutation[start:stop], found, grid)
         for name, values in scores.items():
             totals[name] += float(values.sum())
         decoded.append(found)
         exact.append(scores["exact"])
     means = {name: total / len(shuffled) for name, total in totals.items()}
-    return means, np.concatenate(decoded), np.concatenate(exact), hungarian
+    return means, np.concatenate(decoded), np.concatenate(exact)
 
 
 def find_failures(net, images, shuffled, permutation, grid, decode, count, batch_size):

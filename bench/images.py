@@ -121,18 +121,27 @@ def bench_streaming(workdir, quick):
 
 # ---------------------------------------------------------------------------- 2. memory
 def bench_memory(workdir, quick):
-    sizes = (2000, 20000) if quick else (20000, 200000)
+    return peak_rss_over_folders(workdir, (2000, 20000) if quick else (20000, 200000), "png", 32, [])
+
+
+def peak_rss_over_folders(workdir, sizes, suffix, file_size, extra):
+    """Peak RSS of one train.py epoch (default network, 2x2, 32 px) over a small and a large folder of files.
+
+    Args:
+        sizes: ``(small, large)`` numbers of files, each written by ``write_folder`` at ``file_size`` px.
+        extra: more train.py flags (``--crop`` ...).
+    """
     runs = {}
     for count in sizes:
-        folder = workdir / f"png-{count}"
+        folder = workdir / f"{suffix}-{count}{'-crop' if extra else ''}"
         started = time.perf_counter()
-        write_folder(folder, count, 32, "png", seed=count)
+        write_folder(folder, count, file_size, suffix, seed=count)
         written = time.perf_counter() - started
-        command = [sys.executable, str(ROOT / "train.py"), "--data", str(folder), "--image-size", "32", "--grid", "2",
-                   "--epochs", "1", "--quiet", "--out", str(workdir / f"run-{count}")]
+        command = [sys.executable, str(ROOT / "train.py"), "--data", str(folder), *extra, "--image-size", "32",
+                   "--grid", "2", "--epochs", "1", "--quiet", "--out", str(workdir / f"run-{folder.name}")]
         code, seconds, peak_mb, output = run_measured(command)
         if code != 0:
-            raise RuntimeError(f"train.py over {count} files failed:\n{output[-2000:]}")
+            raise RuntimeError(f"{' '.join(command[1:])} over {count} files failed:\n{output[-2000:]}")
         runs[str(count)] = {"peak_rss_mb": peak_mb, "seconds": seconds, "write_seconds": written}
     ratio = runs[str(sizes[1])]["peak_rss_mb"] / runs[str(sizes[0])]["peak_rss_mb"]
     return {"files": list(sizes), "runs": runs, "ratio": ratio, "met": ratio <= 1.1}
@@ -269,26 +278,20 @@ def bench_crops(workdir, quick):
 
 # ----------------------------------------------------------------------- 6. crop memory
 def bench_crop_memory(workdir, quick):
-    sizes = (100, 10000) if quick else (1000, 100000)
-    runs = {}
-    for count in sizes:
-        folder = workdir / f"crop-jpg-{count}"
-        started = time.perf_counter()
-        write_folder(folder, count, 64, "jpg", seed=count)
-        written = time.perf_counter() - started
-        command = [sys.executable, str(ROOT / "train.py"), "--data", str(folder), "--crop", "--crops-per-epoch",
-                   "256", "--image-size", "32", "--grid", "2", "--epochs", "1", "--quiet", "--out",
-                   str(workdir / f"crop-run-{count}")]
-        code, seconds, peak_mb, output = run_measured(command)
-        if code != 0:
-            raise RuntimeError(f"train.py --crop over {count} files failed:\n{output[-2000:]}")
-        runs[str(count)] = {"peak_rss_mb": peak_mb, "seconds": seconds, "write_seconds": written}
-    ratio = runs[str(sizes[1])]["peak_rss_mb"] / runs[str(sizes[0])]["peak_rss_mb"]
-    return {"files": list(sizes), "runs": runs, "ratio": ratio, "met": ratio <= 1.1}
+    return peak_rss_over_folders(workdir, (100, 10000) if quick else (1000, 100000), "jpg", 64,
+                                 ["--crop", "--crops-per-epoch", "256"])
 
 
 # ------------------------------------------------------------------------------ tables
 NAMES = {"transformer": "default network", "unet": "original U-Net"}
+
+
+def memory_row(m, command, files):
+    """One peak-memory row of the table: ``m`` a section of ``peak_rss_over_folders``."""
+    small, large = (m["runs"][str(n)]["peak_rss_mb"] for n in m["files"])
+    return (f"| peak RSS of one {command} epoch (default network, 2x2, 32 px) over a folder of {m['files'][0]:,} vs "
+            f"{m['files'][1]:,} {files} | {small:,.0f} vs {large:,.0f} MB ({m['ratio']:.2f}x) | ≤ 1.1x | "
+            f"{'met' if m['met'] else '**not met**'} |")
 
 
 def markdown(results):
@@ -301,11 +304,7 @@ def markdown(results):
                      f"{s['folder_per_s']:,.0f} vs {s['memory_per_s']:,.0f} images/s ({s['ratio']:.2f}x) | "
                      f"{GOALS['streaming']} | {'met' if s['met'] else '**not met**'} |")
     if "memory" in results:
-        m = results["memory"]
-        small, large = (m["runs"][str(n)]["peak_rss_mb"] for n in m["files"])
-        lines.append(f"| peak RSS of one `train.py` epoch (default network, 2x2, 32 px) over a folder of "
-                     f"{m['files'][0]:,} vs {m['files'][1]:,} PNG files | {small:,.0f} vs {large:,.0f} MB "
-                     f"({m['ratio']:.2f}x) | ≤ 1.1x | {'met' if m['met'] else '**not met**'} |")
+        lines.append(memory_row(results["memory"], "`train.py`", "PNG files"))
     if "colour" in results:
         c = results["colour"]
         for row in c["rows"]:
@@ -332,11 +331,7 @@ def markdown(results):
                          f"{c['per_s']['training step']:,.0f} puzzles/s ({ratio:.2f}x) | ≥ 1.5x | "
                          f"{'met' if ratio >= 1.5 else '**not met**'} |")
     if "crop_memory" in results:
-        m = results["crop_memory"]
-        small, large = (m["runs"][str(n)]["peak_rss_mb"] for n in m["files"])
-        lines.append(f"| peak RSS of one `train.py --crop` epoch (default network, 2x2, 32 px) over a folder of "
-                     f"{m['files'][0]:,} vs {m['files'][1]:,} JPEG photographs | {small:,.0f} vs {large:,.0f} MB "
-                     f"({m['ratio']:.2f}x) | ≤ 1.1x | {'met' if m['met'] else '**not met**'} |")
+        lines.append(memory_row(results["crop_memory"], "`train.py --crop`", "JPEG photographs"))
     lines.append(f"| the CPU (`utils.cpu_description()`) | {results.get('cpu', 'not recorded')} | | |")
     return "\n".join(lines)
 
