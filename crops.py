@@ -71,7 +71,7 @@ def open_photograph(path, channels, shorter=None):
         return data.in_channels(upright, channels)
 
 
-class RandomCrops:
+class RandomCrops(data.ImagesLike):
     """Images that give a fresh random crop every time one is drawn.
 
     Args:
@@ -152,18 +152,6 @@ class RandomCrops:
     def skipped(self) -> dict:
         """``{"too_small": n, "unreadable": n}``: the images left out."""
         return {"too_small": len(self.too_small), "unreadable": len(self.unreadable)}
-
-    @property
-    def shape(self) -> tuple:
-        return (self.per_epoch, *self.size) + ((3,) if self.channels == 3 else ())
-
-    @property
-    def dtype(self):
-        return np.dtype(np.uint8)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
 
     def __len__(self):
         return self.per_epoch

@@ -162,7 +162,24 @@ def _eight_bit(image):
 
 
 # ----------------------------------------------------------------------- image files
-class ImageFiles:
+class ImagesLike:
+    """What makes images made on demand look like an ``(N, H, W[, 3])`` uint8 array: ``len()`` images of
+    ``size`` ``(H, W)`` in ``channels`` (1 or 3). ``ImageFiles`` and ``crops.RandomCrops`` are such."""
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self), *self.size) + ((3,) if self.channels == 3 else ())
+
+    @property
+    def dtype(self):
+        return np.dtype(np.uint8)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+class ImageFiles(ImagesLike):
     """A list of image files, decoded on demand at one size: an array that lives on disk.
 
     ``images[index]`` (an int array, a list or a slice) decodes those files and returns
@@ -180,18 +197,6 @@ class ImageFiles:
         self.size, self.channels, self.strict = tuple(size), int(channels), strict
         self.unreadable = {} if unreadable is None else unreadable  # relative path -> reason, shared
         self._lock = threading.Lock()
-
-    @property
-    def shape(self) -> tuple:
-        return (len(self.files), *self.size) + ((3,) if self.channels == 3 else ())
-
-    @property
-    def dtype(self):
-        return np.dtype(np.uint8)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
 
     def __len__(self):
         return len(self.files)

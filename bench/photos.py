@@ -187,7 +187,6 @@ def ensure_corpus(runs, seed=0):
 
 def train_once(command, out):
     """Runs a train.py command into ``out`` unless that run is finished; continues an interrupted one."""
-    import run_folder
 
     if (out / run_folder.CONFIG).is_file():
         return
@@ -203,7 +202,6 @@ def results(runs, seed=0, collect=False):
     Returns:
         The results file's dict: its ``rows`` (the border solver's kept), the ``cpu``, the photographs.
     """
-    import run_folder
     import utils
 
     runs = pathlib.Path(runs)
@@ -238,7 +236,6 @@ def results(runs, seed=0, collect=False):
 
 def curve_of(run, steps_per_epoch):
     """The run's learning curve: ``[[steps, validation exact], ...]``, one point an epoch."""
-    import run_folder
 
     log = run_folder.read_log(run)
     return [[int(epoch + 1) * steps_per_epoch, round(exact, 4)] for epoch, exact in zip(log["epoch"], log["val_exact"],
@@ -253,7 +250,6 @@ def corpus_record():
 
 def levers(runs, seed=0):
     """Trains each of ``LEVERS`` at 3x3 for ``LEVER_EPOCHS`` epochs; its validation figures go into the results file."""
-    import run_folder
     import utils
 
     runs = pathlib.Path(runs)
